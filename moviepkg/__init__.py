@@ -1,0 +1,1 @@
+"""The stopmo movie-package contract, shared by every program (standard library only)."""

@@ -1,0 +1,49 @@
+"""Crash-safe file writes: temp file, fsync, rename, fsync the directory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry (a create, rename or unlink in it) to disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_name(final: Path) -> Path:
+    """Return a hidden temporary name beside final (recognisable by its prefix)."""
+    return final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
+
+
+def is_temp_name(name: str) -> bool:
+    """Tell whether a file name is one of our temporary files."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def write_atomic(final: Path, data: bytes) -> None:
+    """Write data to final so that after a power cut it is either old or whole."""
+    tmp = temp_name(final)
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    fsync_dir(final.parent)
+
+
+def unlink_durable(path: Path) -> None:
+    """Remove a file and make the removal survive a power cut."""
+    path.unlink()
+    fsync_dir(path.parent)

@@ -1,0 +1,191 @@
+"""The published movie record (JSON beside each MP4) and the index of public movies."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .errors import RecordError
+from .ids import is_package_id, is_station_id, movie_code
+from .manifest import FPS_RANGE, MAX_FRAMES, title_problem
+from .reader import Package
+from .times import format_utc, parse_utc
+
+RECORD_VERSION = 1
+INDEX_VERSION = 1
+INDEX_KEY = "movies/index.json"
+TITLE_CARD_SECONDS = 4.0
+
+_RECORD_KEYS = ("id", "code", "title", "station_id", "created_at", "duration_s", "fps",
+                "frames", "video", "poster", "public", "version")
+
+
+def video_key(package_id: str) -> str:
+    """Where the MP4 of a movie lives in the store."""
+    return f"movies/{package_id}.mp4"
+
+
+def poster_key(package_id: str) -> str:
+    """Where the poster JPEG of a movie lives in the store."""
+    return f"movies/{package_id}.jpg"
+
+
+def record_key(package_id: str) -> str:
+    """Where the record JSON of a movie lives in the store."""
+    return f"movies/{package_id}.json"
+
+
+@dataclass(frozen=True, slots=True)
+class MovieRecord:
+    """What the store says about one published movie."""
+
+    id: str
+    code: str
+    title: str | None
+    station_id: str
+    created_at: datetime
+    duration_s: float
+    fps: int
+    frames: int
+    video: str
+    poster: str
+    public: bool
+    version: int = RECORD_VERSION
+
+    @classmethod
+    def for_package(cls, package: Package, duration_s: float | None = None) -> MovieRecord:
+        """Describe the movie made from package (duration: title card plus frames)."""
+        manifest = package.manifest
+        if duration_s is None:
+            duration_s = TITLE_CARD_SECONDS + len(manifest.frames) / manifest.fps
+        return cls(id=manifest.package_id, code=package.code, title=manifest.title,
+                   station_id=manifest.station_id, created_at=manifest.created_at,
+                   duration_s=round(duration_s, 3), fps=manifest.fps,
+                   frames=len(manifest.frames), video=video_key(manifest.package_id),
+                   poster=poster_key(manifest.package_id), public=package.publish)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-ready dict."""
+        return {"id": self.id, "code": self.code, "title": self.title,
+                "station_id": self.station_id, "created_at": format_utc(self.created_at),
+                "duration_s": self.duration_s, "fps": self.fps, "frames": self.frames,
+                "video": self.video, "poster": self.poster, "public": self.public,
+                "version": self.version}
+
+    def to_json(self) -> bytes:
+        """Serialise the record as UTF-8 JSON."""
+        return (json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n").encode()
+
+
+@dataclass(frozen=True, slots=True)
+class MovieIndex:
+    """Every public movie, newest first: what the website reads."""
+
+    generated_at: datetime
+    movies: tuple[MovieRecord, ...]
+
+    @classmethod
+    def build(cls, records: Iterable[MovieRecord], now: datetime) -> MovieIndex:
+        """Index the public records, newest first; a later record of the same id wins."""
+        latest = {record.id: record for record in records}
+        public = [record for record in latest.values() if record.public]
+        ordered = sorted(public, key=lambda r: (r.created_at, r.id), reverse=True)
+        return cls(generated_at=now.replace(microsecond=0), movies=tuple(ordered))
+
+    def to_json(self) -> bytes:
+        """Serialise the index as UTF-8 JSON."""
+        doc = {"version": INDEX_VERSION, "generated_at": format_utc(self.generated_at),
+               "movies": [record.to_dict() for record in self.movies]}
+        return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def _load(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RecordError(what, "UTF-8 JSON", "bytes that are not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise RecordError(what, "JSON", f"invalid JSON at line {exc.lineno}") from None
+
+
+def _want(ok: bool, where: str, expected: str, found: object) -> None:
+    if not ok:
+        raise RecordError(where, expected, repr(found))
+
+
+def record_from_dict(doc: Any, where: str = "record") -> MovieRecord:
+    """Check a decoded record and return it; raise RecordError naming the field."""
+    _want(isinstance(doc, dict), where, "a JSON object", type(doc).__name__)
+    keys = set(doc)
+    _want(keys == set(_RECORD_KEYS), where, "the keys " + ", ".join(_RECORD_KEYS),
+          sorted(keys ^ set(_RECORD_KEYS)))
+    _want(doc["version"] == RECORD_VERSION and type(doc["version"]) is int,
+          f"{where} version", str(RECORD_VERSION), doc["version"])
+    movie_id = doc["id"]
+    _want(isinstance(movie_id, str) and is_package_id(movie_id), f"{where} id", "a package id",
+          movie_id)
+    _want(doc["code"] == movie_code(movie_id), f"{where} code", movie_code(movie_id),
+          doc["code"])
+    title = doc["title"]
+    _want(title is None or (isinstance(title, str) and title_problem(title) is None),
+          f"{where} title", "null or a valid title", title)
+    _want(isinstance(doc["station_id"], str) and is_station_id(doc["station_id"]),
+          f"{where} station_id", "a station id", doc["station_id"])
+    try:
+        created_at = parse_utc(doc["created_at"]) if isinstance(doc["created_at"], str) else None
+    except ValueError:
+        created_at = None
+    _want(created_at is not None, f"{where} created_at", "a UTC timestamp", doc["created_at"])
+    assert created_at is not None
+    duration = doc["duration_s"]
+    _want(type(duration) in (int, float) and math.isfinite(duration) and duration > 0,
+          f"{where} duration_s", "a positive number of seconds", duration)
+    fps = doc["fps"]
+    _want(type(fps) is int and FPS_RANGE[0] <= fps <= FPS_RANGE[1], f"{where} fps",
+          f"an integer {FPS_RANGE[0]}-{FPS_RANGE[1]}", fps)
+    frames = doc["frames"]
+    _want(type(frames) is int and 1 <= frames <= MAX_FRAMES, f"{where} frames",
+          f"an integer 1-{MAX_FRAMES}", frames)
+    _want(doc["video"] == video_key(movie_id), f"{where} video", video_key(movie_id),
+          doc["video"])
+    _want(doc["poster"] == poster_key(movie_id), f"{where} poster", poster_key(movie_id),
+          doc["poster"])
+    _want(type(doc["public"]) is bool, f"{where} public", "true or false", doc["public"])
+    return MovieRecord(id=movie_id, code=doc["code"], title=title, station_id=doc["station_id"],
+                       created_at=created_at, duration_s=float(duration), fps=fps, frames=frames,
+                       video=doc["video"], poster=doc["poster"], public=doc["public"])
+
+
+def parse_record(data: bytes) -> MovieRecord:
+    """Load a record from its JSON bytes."""
+    return record_from_dict(_load(data, "record"))
+
+
+def parse_index(data: bytes) -> MovieIndex:
+    """Load the index from its JSON bytes; every entry must be public, newest first."""
+    doc = _load(data, "index")
+    _want(isinstance(doc, dict), "index", "a JSON object", type(doc).__name__)
+    _want(set(doc) == {"version", "generated_at", "movies"}, "index",
+          "the keys version, generated_at, movies", sorted(doc))
+    _want(doc["version"] == INDEX_VERSION and type(doc["version"]) is int, "index version",
+          str(INDEX_VERSION), doc["version"])
+    try:
+        generated_at = parse_utc(doc["generated_at"])
+    except (ValueError, TypeError):
+        raise RecordError("index generated_at", "a UTC timestamp",
+                          repr(doc["generated_at"])) from None
+    _want(isinstance(doc["movies"], list), "index movies", "a list", doc["movies"])
+    movies = tuple(record_from_dict(item, f"index movies[{i}]")
+                   for i, item in enumerate(doc["movies"]))
+    for i, movie in enumerate(movies):
+        _want(movie.public, f"index movies[{i}] public", "true (the index is public only)",
+              movie.public)
+        if i:
+            before = movies[i - 1]
+            _want((before.created_at, before.id) >= (movie.created_at, movie.id),
+                  f"index movies[{i}]", "newest first", movie.id)
+    return MovieIndex(generated_at=generated_at, movies=movies)

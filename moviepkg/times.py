@@ -1,0 +1,28 @@
+"""UTC timestamps as the package and the record write them: ISO 8601 ending in Z."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+
+
+def format_utc(when: datetime) -> str:
+    """Format an aware datetime as `YYYY-MM-DDTHH:MM:SSZ` (whole seconds, UTC)."""
+    if when.tzinfo is None:
+        raise ValueError("expected an aware datetime, found a naive one")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_utc(text: str) -> datetime:
+    """Parse `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`; raise ValueError for anything else."""
+    if not _UTC_RE.fullmatch(text):
+        raise ValueError(f"not a UTC timestamp like 2026-05-01T12:00:00Z: {text!r}")
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if "." in text else "%Y-%m-%dT%H:%M:%SZ"
+    return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+
+
+def utc_now() -> datetime:
+    """Return the current time, aware, in UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""stopmo processor: turns movie packages into published movies and plays them on the big screen."""

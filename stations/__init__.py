@@ -1,0 +1,1 @@
+"""stopmo station: the children's stop-motion kiosk and its sync agent."""

@@ -1,0 +1,37 @@
+"""Fixtures for real services on loopback; the logic lives in tests/services.py."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services import RedisServer, S3Server, SshServer, XvfbDisplay
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """Yield a running redis-server with no persistence."""
+    with RedisServer(tmp_path / "redis") as server:
+        yield server
+
+
+@pytest.fixture
+def s3_server() -> Iterator[S3Server]:
+    """Yield a running moto S3 endpoint with no buckets."""
+    with S3Server() as server:
+        server.reset()
+        yield server
+
+
+@pytest.fixture
+def xvfb_display(tmp_path: Path) -> Iterator[XvfbDisplay]:
+    """Yield a running 1280x800 virtual X display."""
+    with XvfbDisplay(tmp_path / "xvfb") as display:
+        yield display
+
+
+@pytest.fixture
+def ssh_server(tmp_path: Path) -> Iterator[SshServer]:
+    """Yield a running sshd that lets ssh_server.ssh_command() log in."""
+    with SshServer(tmp_path / "sshd") as server:
+        yield server

@@ -1,0 +1,1 @@
+"""stopmo website: find, watch and download the festival's movies."""

@@ -1,0 +1,12 @@
+"""gunicorn settings for the website (Heroku or any host)."""
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Heroku's router gives up after 30 s: answer or fail well before that.
+timeout = 20
+graceful_timeout = 10
+keepalive = 5
+accesslog = "-"
