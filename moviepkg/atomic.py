@@ -37,7 +37,7 @@ def write_atomic(final: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # keep the first error, not the clean-up's
             tmp.unlink()
         raise
     fsync_dir(final.parent)

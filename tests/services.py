@@ -682,3 +682,59 @@ class SshServer(Daemon):
                 return sock.recv(256).startswith(b"SSH-2.0")
             except OSError:
                 return False
+
+
+class ThrottledProxy:
+    """A TCP proxy on loopback that slows what clients send (to catch a process mid-upload)."""
+
+    def __init__(self, target_port: int, bytes_per_second: int) -> None:
+        self.target_port = target_port
+        self.rate = bytes_per_second
+        self.bytes_up = 0
+        self._listener = socket.create_server((LOCALHOST, 0))
+        self.port = self._listener.getsockname()[1]
+        self._closed = threading.Event()
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True, name="proxy").start()
+
+    @property
+    def url(self) -> str:
+        """The proxy's HTTP address."""
+        return f"http://{LOCALHOST}:{self.port}"
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection((LOCALHOST, self.target_port))
+            self._sockets += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, True),
+                             daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False),
+                             daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, slow: bool) -> None:
+        try:
+            while True:
+                data = source.recv(1024 if slow else 65536)
+                if not data:
+                    break
+                if slow:
+                    self.bytes_up += len(data)
+                    time.sleep(len(data) / self.rate)
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        """Stop accepting and cut every connection."""
+        self._closed.set()
+        self._listener.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()

@@ -1,0 +1,123 @@
+"""`processor process` end to end against one bare ffmpeg command, same frames, same settings.
+
+A 100-frame 1280x720 package, several runs; prints the median ratio (aim <= 1.15),
+the encode speed in frames per second, and peak memory.
+Usage: python bench/processor.py [--runs 5] [--frames 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# This file is named like the package it measures: keep its folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
+from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
+
+from moviepkg.reader import read_package  # noqa: E402
+from moviepkg.writer import PackageWriter  # noqa: E402
+from processor.encode import TITLE_SECONDS, EncodeJob, ffmpeg_args, low_priority  # noqa: E402
+from processor.titlecard import TitleCard, save_title_card  # noqa: E402
+
+MEASURE = ("import resource, subprocess, sys, time\n"
+           "start = time.perf_counter()\n"
+           "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+           "took = time.perf_counter() - start\n"
+           "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+           "print(code, took, peak)\n")
+
+
+def photo_frames(count: int, size: tuple[int, int] = (1280, 720)) -> list[bytes]:
+    """Camera-like frames: shapes that move a little each frame, plus sensor noise."""
+    rng = random.Random(5)
+    shapes = [(rng.randrange(size[0]), rng.randrange(size[1]), rng.randrange(30, 200),
+               tuple(rng.randrange(256) for _ in range(3))) for _ in range(25)]
+    noise = Image.effect_noise(size, 25).convert("RGB")
+    frames = []
+    for i in range(count):
+        image = Image.new("RGB", size, (200, 190, 170))
+        draw = ImageDraw.Draw(image)
+        for x, y, r, colour in shapes:
+            x += i * 3
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+        image = Image.blend(image, noise, 0.15).filter(ImageFilter.GaussianBlur(0.8))
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", quality=90)
+        frames.append(buf.getvalue())
+    return frames
+
+
+def measure(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Run command; return (seconds, peak RSS in KB of it and its children)."""
+    done = subprocess.run([sys.executable, "-c", MEASURE, *command], env=env,
+                          capture_output=True, text=True, check=True)
+    code, took, peak = done.stdout.split()
+    if code != "0":
+        raise SystemExit(f"{command[:3]} failed with {code}")
+    return float(took), int(peak)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    frames = photo_frames(args.frames)
+    ratios, ours, bare, peaks_ours, peaks_bare = [], [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for run in range(args.runs):
+            outbox = root / f"outbox-{run}"
+            outbox.mkdir()
+            writer = PackageWriter.start(outbox, "bench")
+            for data in frames:
+                writer.add_frame(data)
+            writer.finish("Benchmark movie", publish=True)
+            package = read_package(writer.path)
+            title = root / f"title-{run}.png"
+            save_title_card(TitleCard("Benchmark movie", "bench",
+                                      package.manifest.created_at), title)
+            job = EncodeJob(title_png=title, frames_dir=writer.path, frame_count=args.frames,
+                            fps=10, output=root / f"bare-{run}.mp4", threads=args.threads)
+            env = {**os.environ, "STOPMO_INBOX": str(root / "inbox"),
+                   "STOPMO_WORK_DIR": str(root / f"work-{run}"),
+                   "STOPMO_FFMPEG_THREADS": str(args.threads),
+                   "STORAGE_URL": (root / f"store-{run}").as_uri()}
+            bare_s, bare_peak = measure(low_priority(10) + ffmpeg_args(job, job.output), env)
+            ours_s, ours_peak = measure([sys.executable, "-m", "processor", "process",
+                                         str(writer.path)], env)
+            bare.append(bare_s)
+            ours.append(ours_s)
+            ratios.append(ours_s / bare_s)
+            peaks_bare.append(bare_peak)
+            peaks_ours.append(ours_peak)
+            print(f"run {run + 1}: processor {ours_s:.2f} s, bare ffmpeg {bare_s:.2f} s, "
+                  f"ratio {ours_s / bare_s:.3f}", flush=True)
+    total = args.frames + TITLE_SECONDS * 10
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, ffmpeg threads {args.threads}")
+    print(f"package: {args.frames} frames 1280x720 "
+          f"({sum(map(len, frames)) / args.frames / 1e3:.0f} KB each) -> "
+          f"{total} frames with the title card")
+    print(f"median processor process (end to end, to the folder store): "
+          f"{statistics.median(ours):.2f} s")
+    print(f"median bare ffmpeg (same title, frames, settings): {statistics.median(bare):.2f} s")
+    print(f"median ratio: {statistics.median(ratios):.3f} (aim <= 1.15)")
+    print(f"encode speed (bare ffmpeg): {total / statistics.median(bare):.0f} frames/s; "
+          f"end to end: {total / statistics.median(ours):.0f} frames/s")
+    print(f"peak memory: processor and its children {max(peaks_ours) / 1024:.0f} MB, "
+          f"bare ffmpeg {max(peaks_bare) / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""`processor run`: watch the inbox, take complete packages, process them oldest first.
+
+watchdog reports what changes; a periodic rescan finds what was there before
+it started or what it missed. Events are debounced per top-level entry, so a
+burst of files becomes one check once the entry has been quiet for a moment.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from .notify import sd_notify
+from .pipeline import Outcome, Pipeline
+from .state import PackageState
+
+log = logging.getLogger("stopmo.processor.daemon")
+
+
+class _InboxHandler(FileSystemEventHandler):
+    """Turn any event inside the inbox into 'this top-level entry changed'."""
+
+    def __init__(self, inbox: Path, changed: dict[str, float], lock: threading.Lock,
+                 wake: threading.Event) -> None:
+        self.inbox = inbox
+        self.changed = changed
+        self.lock = lock
+        self.wake = wake
+
+    def _note(self, path: str | bytes) -> None:
+        text = path.decode() if isinstance(path, bytes) else path
+        try:
+            relative = Path(text).relative_to(self.inbox)
+        except ValueError:
+            return
+        if relative.parts and not relative.parts[0].startswith("."):
+            with self.lock:
+                self.changed[relative.parts[0]] = time.monotonic()
+            self.wake.set()
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        self._note(event.src_path)
+        dest = getattr(event, "dest_path", "")
+        if dest:  # a folder renamed into the inbox arrives as one `moved` event
+            self._note(dest)
+
+
+class Daemon:
+    """The processor's main loop; stop it with `stop()` (SIGTERM does)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.settings = pipeline.settings
+        self.inbox = self.settings.inbox
+        self._changed: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._queue: list[tuple[str, str]] = []  # (created_at, package_id), a heap
+        self._queued: set[str] = set()
+        self._running: dict[str, Future[Outcome]] = {}
+        self._retry_at: dict[str, float] = {}
+
+    def stop(self) -> None:
+        """Ask the loop to finish what runs and return."""
+        self._stop.set()
+        self._wake.set()
+
+    def _enqueue(self, state: PackageState) -> None:
+        if state.package_id not in self._queued and state.package_id not in self._running:
+            heapq.heappush(self._queue, (state.created_at, state.package_id))
+            self._queued.add(state.package_id)
+
+    def _rescan(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for entry in self.inbox.iterdir():
+                if not entry.name.startswith("."):
+                    self._changed.setdefault(entry.name, now - self.settings.debounce_seconds)
+
+    def _take_quiet_entries(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            quiet = sorted(name for name, when in self._changed.items()
+                           if now - when >= self.settings.debounce_seconds)
+            for name in quiet:
+                del self._changed[name]
+        for name in quiet:
+            entry = self.inbox / name
+            if not (entry.exists() or entry.is_symlink()):
+                continue
+            try:
+                outcome, state = self.pipeline.receive(entry)
+            except Exception:  # one bad entry must not stop the daemon
+                log.exception("could not take %s; will look again", name)
+                continue
+            if outcome is None and state is not None:
+                self._enqueue(state)
+
+    def _dispatch(self, pool: ThreadPoolExecutor) -> None:
+        for package_id, future in list(self._running.items()):
+            if future.done():
+                del self._running[package_id]
+                outcome = future.result() if future.exception() is None else Outcome.RETRY
+                if future.exception() is not None:
+                    log.error("crashed while processing %s: %s", package_id, future.exception())
+                if outcome is Outcome.RETRY:
+                    state = self.pipeline.states.load(package_id)
+                    if state is not None:
+                        self._retry_at[package_id] = state.next_attempt_at
+        now = self.pipeline.clock()
+        for package_id, when in list(self._retry_at.items()):
+            if when <= now:
+                del self._retry_at[package_id]
+                state = self.pipeline.states.load(package_id)
+                if state is not None:
+                    self._enqueue(state)
+        while self._queue and len(self._running) < self.settings.workers:
+            _, package_id = heapq.heappop(self._queue)
+            self._queued.discard(package_id)
+            future = pool.submit(self.pipeline.advance, package_id)
+            future.add_done_callback(lambda _: self._wake.set())
+            self._running[package_id] = future
+
+    def run(self) -> None:
+        """Watch and process until stop() is called."""
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self.pipeline.clean_up()
+        for state in self.pipeline.pending(now=float("inf")):
+            if state.next_attempt_at > self.pipeline.clock():
+                self._retry_at[state.package_id] = state.next_attempt_at
+            else:
+                self._enqueue(state)
+        observer = Observer()
+        observer.schedule(_InboxHandler(self.inbox, self._changed, self._lock, self._wake),
+                          str(self.inbox), recursive=True)
+        observer.start()
+        log.info("watching %s, publishing to %s", self.inbox, self.pipeline.store.url,
+                 extra={"workers": self.settings.workers})
+        sd_notify("READY=1")
+        next_rescan = 0.0
+        try:
+            with ThreadPoolExecutor(self.settings.workers, "encode") as pool:
+                while not self._stop.is_set():
+                    if time.monotonic() >= next_rescan:
+                        self._rescan()
+                        next_rescan = time.monotonic() + self.settings.rescan_seconds
+                    self._take_quiet_entries()
+                    self._dispatch(pool)
+                    sd_notify("WATCHDOG=1")
+                    self._wake.wait(min(0.5, self.settings.debounce_seconds))
+                    self._wake.clear()
+                sd_notify("STOPPING=1")
+                log.info("stopping: letting %d running package(s) finish", len(self._running))
+        finally:
+            observer.stop()
+            observer.join(timeout=5)

@@ -1,0 +1,30 @@
+"""The processor's errors and exit statuses."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """What `processor process` and `processor run` exit with."""
+
+    OK = 0
+    FAILURE = 1
+    INVALID = 2
+    CONFIG = 3
+
+
+class ProcessorError(Exception):
+    """Base class: a step failed for a reason that a retry may cure."""
+
+
+class ConfigError(ProcessorError):
+    """One or more settings are wrong; each line is `section.key: message`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class EncodeError(ProcessorError):
+    """ffmpeg failed, or what it produced is not the movie it should be."""

@@ -1,0 +1,97 @@
+"""movies/index.json: every public record, newest first, updated without losing an entry."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+from moviepkg.errors import RecordError
+from moviepkg.record import (
+    INDEX_KEY,
+    MovieIndex,
+    MovieRecord,
+    parse_index,
+    parse_record,
+    record_key,
+)
+
+from .store import JSON_TYPE, MOVIES_PREFIX, Store
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on lock_path; a fresh open per call excludes threads too."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def stored_records(store: Store) -> list[MovieRecord]:
+    """Load every record under movies/*.json, skipping unreadable ones with a warning."""
+    records = []
+    for key in store.list_keys(MOVIES_PREFIX):
+        name = key.removeprefix(MOVIES_PREFIX)
+        if key == INDEX_KEY or "/" in name or not name.endswith(".json"):
+            continue
+        data = store.get_bytes(key)
+        if data is None:  # deleted since the listing
+            continue
+        try:
+            record = parse_record(data)
+        except RecordError as exc:
+            log.warning("skipping the unreadable record %s: %s", key, exc, extra={"key": key})
+            continue
+        if record_key(record.id) != key:
+            log.warning("skipping the record %s: it describes %s", key, record.id,
+                        extra={"key": key})
+            continue
+        records.append(record)
+    return records
+
+
+def _indexed_records(store: Store) -> list[MovieRecord]:
+    data = store.get_bytes(INDEX_KEY)
+    if data is None:
+        log.info("%s is missing: rebuilding it from the records", INDEX_KEY)
+        return stored_records(store)
+    try:
+        return list(parse_index(data).movies)
+    except RecordError as exc:
+        log.warning("%s is unreadable (%s): rebuilding it from the records", INDEX_KEY, exc)
+        return stored_records(store)
+
+
+def _write_index(store: Store, records: Iterable[MovieRecord], now: datetime) -> MovieIndex:
+    index = MovieIndex.build(records, now)
+    store.put_bytes(INDEX_KEY, index.to_json(), JSON_TYPE)
+    return index
+
+
+def update_index(store: Store, record: MovieRecord, now: datetime, lock_path: Path) -> MovieIndex:
+    """Put record into movies/index.json (or drop it there if private); return the new index.
+
+    The read-modify-write holds an exclusive lock on lock_path, so publishers on this
+    machine (threads or processes) never lose each other's entries. Publishers on other
+    machines writing to the same bucket are not excluded.
+    """
+    with _exclusive(lock_path):
+        index = _write_index(store, [*_indexed_records(store), record], now)
+    log.info("index updated: %d public movies", len(index.movies),
+             extra={"package_id": record.id})
+    return index
+
+
+def rebuild_index(store: Store, now: datetime, *, lock_path: Path | None = None) -> MovieIndex:
+    """Rewrite movies/index.json from every movies/*.json record (a repair tool)."""
+    with _exclusive(lock_path) if lock_path is not None else contextlib.nullcontext():
+        return _write_index(store, stored_records(store), now)

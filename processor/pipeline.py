@@ -1,0 +1,306 @@
+"""One package's way from the inbox to the store and the big screen, exactly once.
+
+`receive` takes a package out of the inbox (or quarantines it); `advance` runs
+the remaining steps, saving the state after each, so a killed process resumes
+at the first unfinished step. Store keys are deterministic and the index is
+updated by id, so a step that runs twice publishes nothing twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from moviepkg.atomic import fsync_dir, write_atomic
+from moviepkg.errors import IncompletePackage, PackageError
+from moviepkg.ids import is_package_id
+from moviepkg.logs import package_context
+from moviepkg.reader import Package, read_package
+from moviepkg.record import MovieRecord, parse_record, poster_key, record_key, video_key
+
+from .config import Settings
+from .encode import EncodeJob, Progress, encode
+from .index import update_index
+from .poster import save_poster
+from .screen import Screen, ScreenMovie
+from .state import FINAL, PackageState, StateStore, Step
+from .store import Store, StoreError
+from .titlecard import TitleCard, save_title_card
+
+log = logging.getLogger("stopmo.processor")
+MAX_BACKOFF_SECONDS = 900.0
+_TITLE_CARD_LOCK = threading.Lock()
+
+
+class Outcome(StrEnum):
+    """How handling one package ended."""
+
+    PUBLISHED = "published"  # PUBLISH: in the store and handed to the screen
+    SHOWN = "shown"  # NOPUBLISH: handed to the screen only
+    DUPLICATE = "duplicate"  # already done, or already being processed
+    QUARANTINED = "quarantined"
+    INCOMPLETE = "incomplete"  # not finished arriving: try later
+    RETRY = "retry"  # a step failed; it will be retried after a backoff
+    FAILED = "failed"  # retries used up; an operator must look
+
+
+class Pipeline:
+    """Runs the steps for packages, with the work dir as its memory."""
+
+    def __init__(self, settings: Settings, store: Store, screen: Screen,
+                 clock: Callable[[], float] = time.time,
+                 progress: Callable[[str], Progress | None] | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.screen = screen
+        self.clock = clock
+        self.progress = progress or (lambda package_id: None)
+        work = settings.work_dir
+        self.packages_dir = work / "packages"
+        self.movies_dir = work / "movies"
+        self.titles_dir = work / "titles"
+        self.duplicates_dir = work / "duplicates"
+        for folder in (self.packages_dir, self.movies_dir, self.titles_dir,
+                       self.duplicates_dir, settings.quarantine_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.states = StateStore(work / "state")
+        self.index_lock = work / "index.lock"
+
+    # --- taking packages in -----------------------------------------------------------------
+
+    def receive(self, entry: Path,
+                keep: bool = False) -> tuple[Outcome | None, PackageState | None]:
+        """Validate an arriving entry and move it into the work dir (copy when keep).
+
+        Returns (None, state) when the package was taken and awaits `advance`, or an
+        outcome that ends its handling here.
+        """
+        name = entry.name
+        with package_context(name):
+            known = self.states.load(name) if is_package_id(name) else None
+            if known is not None and known.step is not Step.QUARANTINED:
+                self._set_aside(entry, known)
+                return Outcome.DUPLICATE, known
+            try:
+                package = read_package(entry)
+            except IncompletePackage:
+                return Outcome.INCOMPLETE, None
+            except PackageError as exc:
+                self.quarantine(entry, str(exc), keep=keep)
+                return Outcome.QUARANTINED, None
+            inode = entry.stat().st_ino
+            target = self.packages_dir / name
+            if target.exists():  # taken before a crash, state not yet written: redo
+                shutil.rmtree(target)
+            _move_or_copy(entry, target, keep)
+            # A rename keeps the very files just validated; a copy is checked again.
+            moved = not keep and (self.packages_dir / name).stat().st_ino == inode
+            state = PackageState(package_id=name, step=Step.VALIDATED if moved else Step.RECEIVED,
+                                 publish=package.publish,
+                                 created_at=package.manifest.created_at.isoformat())
+            self.states.save(state, self.clock())
+            log.info("received %d frames (%s)", len(package.frames),
+                     "PUBLISH" if package.publish else "NOPUBLISH")
+            return None, state
+
+    def _set_aside(self, entry: Path, known: PackageState) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dt%H%M%Sz")
+        target = _free_name(self.duplicates_dir / f"{entry.name}-{stamp}")
+        os.rename(entry, target)
+        log.warning("arrived again while %s: ignored, kept in %s", known.status, target)
+
+    def quarantine(self, entry: Path, reason: str, keep: bool = False) -> Path:
+        """Move (or copy) entry into the quarantine folder with a REASON file."""
+        target = _free_name(self.settings.quarantine_dir / entry.name)
+        if entry.is_dir() and not entry.is_symlink():
+            _move_or_copy(entry, target, keep)
+        else:
+            target.mkdir()
+            if keep:
+                shutil.copy2(entry, target / entry.name, follow_symlinks=False)
+            else:
+                os.rename(entry, target / entry.name)
+        write_atomic(target / "REASON", (reason + "\n").encode("utf-8"))
+        if is_package_id(entry.name):
+            state = self.states.load(entry.name) or PackageState(entry.name, Step.QUARANTINED)
+            state.step = Step.QUARANTINED
+            state.last_error = reason
+            self.states.save(state, self.clock())
+        log.error("quarantined: %s", reason, extra={"package_id": entry.name,
+                                                      "quarantine": str(target)})
+        return target
+
+    # --- the steps ------------------------------------------------------------------------------
+
+    def pending(self, now: float | None = None) -> list[PackageState]:
+        """Packages to (re)start: unfinished, not given up, backoff over; oldest first."""
+        now = self.clock() if now is None else now
+        taken = {state.package_id: state for state in self.states.all()}
+        for folder in self.packages_dir.iterdir():  # moved in, state never written
+            if folder.name not in taken and is_package_id(folder.name):
+                with contextlib.suppress(PackageError):
+                    package = read_package(folder)
+                    taken[folder.name] = PackageState(
+                        folder.name, Step.RECEIVED, publish=package.publish,
+                        created_at=package.manifest.created_at.isoformat())
+                    self.states.save(taken[folder.name], now)
+        due = [s for s in taken.values()
+               if s.step not in FINAL and not s.gave_up and s.next_attempt_at <= now]
+        return sorted(due, key=lambda s: (s.created_at, s.package_id))
+
+    def advance(self, package_id: str) -> Outcome:
+        """Run every remaining step of a received package."""
+        state = self.states.load(package_id)
+        if state is None:
+            raise KeyError(package_id)
+        steps = {Step.RECEIVED: self._validate, Step.VALIDATED: self._encode,
+                 Step.ENCODED: self._publish, Step.PUBLISHED: self._show}
+        with package_context(package_id):
+            while state.step not in FINAL:
+                started = time.monotonic()
+                try:
+                    steps[state.step](state)
+                except PackageError as exc:  # the local copy went bad
+                    self.quarantine(self.packages_dir / package_id, str(exc))
+                    return Outcome.QUARANTINED
+                except Exception as exc:  # every failure is retried
+                    return self._failed(state, exc)
+                state.durations[state.step.value] = round(time.monotonic() - started, 3)
+                state.attempts, state.last_error, state.next_attempt_at = 0, "", 0.0
+                self.states.save(state, self.clock())
+            if state.step is Step.QUARANTINED:
+                return Outcome.QUARANTINED
+            log.info("done in %.1f s", sum(state.durations.values()),
+                     extra={"durations": state.durations})
+            return Outcome.PUBLISHED if state.publish else Outcome.SHOWN
+
+    def _failed(self, state: PackageState, exc: Exception) -> Outcome:
+        state.attempts += 1
+        state.last_error = f"{type(exc).__name__}: {exc}"
+        if state.attempts >= self.settings.max_attempts:
+            state.gave_up = True
+            self.states.save(state, self.clock())
+            log.error("failed %d times, giving up: %s", state.attempts, state.last_error)
+            return Outcome.FAILED
+        delay = min(MAX_BACKOFF_SECONDS,
+                    self.settings.retry_base_seconds * 3 ** (state.attempts - 1))
+        state.next_attempt_at = self.clock() + delay
+        self.states.save(state, self.clock())
+        log.warning("step after %s failed (attempt %d), retry in %.0f s: %s", state.step,
+                    state.attempts, delay, state.last_error)
+        return Outcome.RETRY
+
+    def _package(self, package_id: str) -> Package:
+        return read_package(self.packages_dir / package_id)
+
+    def _validate(self, state: PackageState) -> None:
+        self._package(state.package_id)
+        state.step = Step.VALIDATED
+
+    def _movie(self, package_id: str, suffix: str) -> Path:
+        return self.movies_dir / f"{package_id}{suffix}"
+
+    def _encode(self, state: PackageState) -> None:
+        package = self._package(state.package_id)
+        manifest = package.manifest
+        title_png = self.titles_dir / f"{state.package_id}.png"
+        card = TitleCard(title=manifest.title, station_id=manifest.station_id,
+                         created_at=manifest.created_at, festival=self.settings.festival_name,
+                         logo=self.settings.festival_logo)
+        with _TITLE_CARD_LOCK:  # the font cache is not thread-safe
+            save_title_card(card, title_png, self.settings.size,
+                            tz=ZoneInfo(self.settings.timezone))
+        job = EncodeJob(title_png=title_png, frames_dir=package.path,
+                        frame_count=len(package.frames), fps=manifest.fps,
+                        output=self._movie(state.package_id, ".mp4"), size=self.settings.size,
+                        threads=self.settings.threads, preset=self.settings.preset,
+                        crf=self.settings.crf)
+        log.info("encoding %d frames at %d fps", len(package.frames), manifest.fps)
+        with ThreadPoolExecutor(1, "poster") as pool:  # made while ffmpeg starts up
+            poster = pool.submit(save_poster, package, self._movie(state.package_id, ".jpg"),
+                                 self.settings.size)
+            info = encode(job, nice=self.settings.nice, progress=self.progress(state.package_id))
+            poster.result()
+        record = MovieRecord.for_package(package, duration_s=info.duration)
+        write_atomic(self._movie(state.package_id, ".json"), record.to_json())
+        title_png.unlink(missing_ok=True)
+        state.step = Step.ENCODED
+
+    def _publish(self, state: PackageState) -> None:
+        package_id = state.package_id
+        if state.publish:
+            record = parse_record(self._movie(package_id, ".json").read_bytes())
+            self.store.put_file(video_key(package_id), self._movie(package_id, ".mp4"),
+                                "video/mp4")
+            self.store.put_file(poster_key(package_id), self._movie(package_id, ".jpg"),
+                                "image/jpeg")
+            # The record goes last, so a listed record always has its video and poster.
+            self.store.put_bytes(record_key(package_id), record.to_json(), "application/json")
+            update_index(self.store, record, datetime.now(UTC), self.index_lock)
+            log.info("published to %s", self.store.url)
+        else:
+            log.info("NOPUBLISH: kept on the festival LAN, not published")
+        state.step = Step.PUBLISHED
+
+    def _show(self, state: PackageState) -> None:
+        record = parse_record(self._movie(state.package_id, ".json").read_bytes())
+        self.screen.show(ScreenMovie(package_id=state.package_id,
+                                     path=self._movie(state.package_id, ".mp4"),
+                                     title=record.title, public=state.publish))
+        state.step = Step.DONE
+
+    def clean_up(self) -> None:
+        """Remove what interrupted steps left behind (partial movies, title cards, uploads)."""
+        removed = 0
+        for folder in (self.movies_dir, self.titles_dir):
+            for leftover in folder.glob(".*"):
+                leftover.unlink(missing_ok=True)
+                removed += 1
+        try:
+            removed += self.store.clean_up()
+        except StoreError as exc:  # the store may be down now; publishing will retry
+            log.warning("could not clean up the store: %s", exc)
+        if removed:
+            log.info("cleaned up %d leftovers of interrupted steps", removed)
+
+    def retry(self, package_id: str) -> PackageState:
+        """Let a failed package try again now (an operator's decision)."""
+        state = self.states.load(package_id)
+        if state is None:
+            raise KeyError(package_id)
+        state.gave_up, state.attempts, state.next_attempt_at = False, 0, 0.0
+        self.states.save(state, self.clock())
+        return state
+
+
+def _free_name(path: Path) -> Path:
+    candidate, n = path, 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
+def _move_or_copy(source: Path, target: Path, keep: bool) -> None:
+    if keep:
+        shutil.copytree(source, target, symlinks=True)
+    else:
+        try:
+            os.rename(source, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            shutil.copytree(source, target, symlinks=True)
+            shutil.rmtree(source)
+    fsync_dir(target.parent)

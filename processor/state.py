@@ -1,0 +1,99 @@
+"""Where each package stands, persisted atomically so a killed daemon resumes.
+
+received -> validated -> encoded -> published -> done, or quarantined. A step
+that fails is retried with backoff; after max_attempts the package is failed
+and waits for an operator (`processor retry ID`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from moviepkg.atomic import write_atomic
+
+
+class Step(StrEnum):
+    """The last step a package completed."""
+
+    RECEIVED = "received"
+    VALIDATED = "validated"
+    ENCODED = "encoded"
+    PUBLISHED = "published"
+    DONE = "done"
+    QUARANTINED = "quarantined"
+
+
+FINAL = frozenset({Step.DONE, Step.QUARANTINED})
+
+
+@dataclass(slots=True)
+class PackageState:
+    """One package's progress, its failures and how long each step took."""
+
+    package_id: str
+    step: Step
+    publish: bool = False
+    created_at: str = ""
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    last_error: str = ""
+    gave_up: bool = False
+    durations: dict[str, float] = field(default_factory=dict)
+    updated_at: float = 0.0
+
+    @property
+    def status(self) -> str:
+        """The step, or `failed` once retries are used up."""
+        return "failed" if self.gave_up else self.step.value
+
+    def to_json(self) -> bytes:
+        """Serialise for the state file."""
+        doc = asdict(self)
+        doc["step"] = self.step.value
+        return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> PackageState:
+        """Load from a state file."""
+        doc: dict[str, Any] = json.loads(data)
+        doc["step"] = Step(doc["step"])
+        known = set(cls.__dataclass_fields__)
+        return cls(**{key: value for key, value in doc.items() if key in known})
+
+
+class StateStore:
+    """State files, one per package, in a folder of the work dir."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, package_id: str) -> Path:
+        return self.folder / f"{package_id}.json"
+
+    def load(self, package_id: str) -> PackageState | None:
+        """Return the state of package_id, or None if it was never seen."""
+        try:
+            return PackageState.from_json(self._path(package_id).read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def save(self, state: PackageState, now: float) -> None:
+        """Write the state atomically."""
+        state.updated_at = now
+        write_atomic(self._path(state.package_id), state.to_json())
+
+    def all(self) -> list[PackageState]:
+        """Every known package's state, by package id."""
+        states = []
+        for name in sorted(os.listdir(self.folder)):
+            if name.endswith(".json") and not name.startswith("."):
+                loaded = self.load(name[:-5])
+                if loaded is not None:
+                    states.append(loaded)
+        return states

@@ -1,0 +1,264 @@
+"""Where published movies go: the Store interface, the local folder store, open_store()."""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from moviepkg.atomic import fsync_dir, temp_name
+
+if TYPE_CHECKING:
+    pass  # pragma: no cover
+
+log = logging.getLogger(__name__)
+
+PARTIAL_DIR = ".partial"
+MOVIES_PREFIX = "movies/"
+JSON_TYPE = "application/json"
+# Media never change under their key (the id is unique); records and the index do.
+CACHE_IMMUTABLE = "max-age=31536000, immutable"
+CACHE_REVALIDATE = "no-cache"
+MIB = 1024 * 1024
+S3_MIN_PART = 5 * MIB
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_URL_HELP = "STORAGE_URL: expected file:///absolute/path or s3://bucket/prefix, found"
+
+
+class StoreError(Exception):
+    """The store could not do what was asked; the message names the key and the problem."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{where}: {problem}")
+
+
+def key_problem(key: str) -> str | None:
+    """Say what is wrong with a store key, or None if it is a clean relative key."""
+    if not key:
+        return "empty key"
+    if key.startswith("/"):
+        return "absolute key"
+    if any(ord(ch) < 32 or ch == "\\" for ch in key):
+        return "control character or backslash in key"
+    for part in key.split("/"):
+        if part in ("", ".", ".."):
+            return f"empty, '.' or '..' part in key {key!r}"
+        if part.startswith("."):
+            return f"hidden part {part!r} in key (reserved for temporary files)"
+    return None
+
+
+def cache_control(key: str) -> str:
+    """Return the Cache-Control of a key: media forever, JSON revalidated on every use."""
+    return CACHE_REVALIDATE if key.endswith(".json") else CACHE_IMMUTABLE
+
+
+class Store(abc.ABC):
+    """A place for published files, addressed by keys such as 'movies/<id>.mp4'.
+
+    An implementation must:
+    - make every put atomic: a reader sees the old object, or none, or the whole new one,
+      never a partial one;
+    - accept only '/'-separated relative keys without '', '.', '..' or hidden parts
+      (key_problem), and raise StoreError for any other key;
+    - leave no temporary object visible once a put has returned or raised, and remove the
+      leftovers of puts interrupted by a crash in clean_up() (call it when no put runs);
+    - raise StoreError, naming the key, for every failure of the storage itself.
+    """
+
+    url: str
+
+    def where(self, key: str) -> str:
+        """Name a key in messages, e.g. s3://bucket/prefix/movies/x.mp4."""
+        return f"{self.url.rstrip('/')}/{key}"
+
+    def _checked(self, key: str) -> str:
+        problem = key_problem(key)
+        if problem is not None:
+            raise StoreError(f"{self.url} key {key!r}", problem)
+        return key
+
+    def _checked_prefix(self, prefix: str) -> str:
+        if prefix and key_problem(prefix + "x") is not None:
+            raise StoreError(f"{self.url} prefix {prefix!r}", "not a relative key prefix")
+        return prefix
+
+    @abc.abstractmethod
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Store the content of the file at path under key."""
+
+    @abc.abstractmethod
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        """Store data under key."""
+
+    @abc.abstractmethod
+    def get_bytes(self, key: str) -> bytes | None:
+        """Return the content under key, or None when there is none."""
+
+    @abc.abstractmethod
+    def exists(self, key: str) -> bool:
+        """Tell whether something is stored under key."""
+
+    @abc.abstractmethod
+    def list_keys(self, prefix: str) -> list[str]:
+        """Return every key that starts with prefix, sorted."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove key; a missing key is fine."""
+
+    @abc.abstractmethod
+    def clean_up(self) -> int:
+        """Remove what interrupted puts left behind; return how many leftovers went."""
+
+    @abc.abstractmethod
+    def check(self) -> None:
+        """Raise StoreError unless the store can be reached and written to."""
+
+
+class FileStore(Store):
+    """A local folder; temporary files live in root/.partial/ on the same filesystem.
+
+    The root is created on first use if its parent exists, never with missing parents:
+    a mistyped or unmounted path fails loudly instead of filling the SD card.
+    Content types are not stored: a web server derives them from the file extension.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).absolute()
+        self.partial = self.root / PARTIAL_DIR
+        self.url = self.root.as_uri()
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*self._checked(key).split("/"))
+
+    def _put(self, key: str, write: Callable[[IO[bytes]], None]) -> None:
+        final = self._path(key)
+        try:
+            self._make_dir(self.partial)
+            tmp = temp_name(self.partial / final.name)
+            try:
+                with open(tmp, "xb") as fh:
+                    write(fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                self._make_dir(final.parent)
+                os.replace(tmp, final)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                raise
+            fsync_dir(final.parent)
+        except OSError as exc:
+            raise StoreError(self.where(key), f"cannot write: {exc}") from exc
+
+    def _make_dir(self, path: Path) -> None:
+        """Create path and its missing parents up to root, each made durable."""
+        if path.is_dir():
+            return
+        if path == self.root:
+            if not path.parent.is_dir():
+                raise FileNotFoundError(f"store root {path}: its parent folder does not exist")
+        elif self.root in path.parents:
+            self._make_dir(path.parent)
+        else:
+            raise ValueError(f"{path} is outside the store root {self.root}")  # a bug
+        with contextlib.suppress(FileExistsError):
+            path.mkdir()
+        fsync_dir(path.parent)
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        def copy(fh: IO[bytes]) -> None:
+            with open(path, "rb") as source:
+                shutil.copyfileobj(source, fh, MIB)
+
+        self._put(key, copy)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        def write(fh: IO[bytes]) -> None:
+            fh.write(data)
+
+        self._put(key, write)
+
+    def get_bytes(self, key: str) -> bytes | None:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(self.where(key), f"cannot read: {exc}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list_keys(self, prefix: str) -> list[str]:
+        prefix = self._checked_prefix(prefix)
+        top = self.root.joinpath(*prefix.split("/")[:-1])
+        keys = []
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = [name for name in dirs if not name.startswith(".")]
+            base = Path(folder).relative_to(self.root).as_posix()
+            for name in files:
+                key = name if base == "." else f"{base}/{name}"
+                if not name.startswith(".") and key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(self.where(key), f"cannot delete: {exc}") from exc
+        fsync_dir(path.parent)
+
+    def clean_up(self) -> int:
+        try:
+            leftovers = [entry for entry in self.partial.iterdir() if entry.is_file()]
+        except FileNotFoundError:
+            return 0
+        for entry in leftovers:
+            log.info("removing %s, left by an interrupted put", entry)
+            entry.unlink(missing_ok=True)
+        if leftovers:
+            fsync_dir(self.partial)
+        return len(leftovers)
+
+    def check(self) -> None:
+        try:
+            self._make_dir(self.partial)
+            probe = temp_name(self.partial / "check")
+            probe.write_bytes(b"ok\n")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreError(self.url, f"not writable: {exc}") from exc
+
+
+def open_store(url: str, *, default_root: Path | None = None) -> Store:
+    """Open the store STORAGE_URL names; an empty URL means FileStore(default_root) if given."""
+    if not url.strip() and default_root is not None:
+        return FileStore(default_root)
+    parts = urlsplit(url)
+    if parts.query or parts.fragment:
+        raise ValueError(f"{_URL_HELP} {url!r}")
+    if parts.scheme == "file" and parts.netloc in ("", "localhost") and parts.path[:1] == "/":
+        return FileStore(Path(unquote(parts.path)))
+    if parts.scheme == "s3" and _BUCKET_RE.fullmatch(parts.netloc):
+        prefix = parts.path.removeprefix("/").removesuffix("/")
+        if not prefix or key_problem(prefix) is None:
+            from .s3store import S3Store  # boto3 is slow to import: only when needed
+
+            return S3Store(parts.netloc, prefix)
+    raise ValueError(f"{_URL_HELP} {url!r}")

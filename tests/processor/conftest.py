@@ -1,0 +1,61 @@
+"""Fixtures for the processor: settings in a temp dir, a pipeline on a folder store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from moviepkg.demo import make_demo
+from processor.config import Settings
+from processor.pipeline import Pipeline
+from processor.screen import FakeScreen
+from processor.store import FileStore
+from tests.services import require_binary
+
+T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    require_binary("ffmpeg")
+    require_binary("ffprobe")
+    return Settings(inbox=tmp_path / "inbox", work_dir=tmp_path / "work",
+                    storage_url=(tmp_path / "store").as_uri(), size=(640, 360), nice=0,
+                    festival_name="Test Festival", workers=1, debounce_seconds=0.2,
+                    rescan_seconds=1.0, retry_base_seconds=0.2, max_attempts=3,
+                    screen="fake", screen_log=tmp_path / "screen.jsonl")
+
+
+@pytest.fixture
+def pipeline(settings: Settings) -> Pipeline:
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    assert settings.screen_log is not None
+    return Pipeline(settings, FileStore(settings.work_dir.parent / "store"),
+                    FakeScreen(settings.screen_log))
+
+
+def add_package(inbox: Path, frames: int = 8, publish: bool = True, minutes: int = 0,
+                station: str = "st-1", title: str | None = "A test movie") -> Path:
+    """Write a valid package straight into inbox (created T0 + minutes)."""
+    return make_demo(inbox, frames=frames, publish=publish, station_id=station, title=title,
+                     width=320, height=240, now=T0 + timedelta(minutes=minutes))
+
+
+def ffprobe_json(path: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-show_entries",
+         "stream=codec_name,pix_fmt,width,height,nb_read_frames:format=duration",
+         "-of", "json", str(path)], capture_output=True, text=True, check=True, timeout=60)
+    doc: dict[str, Any] = json.loads(done.stdout)
+    return doc
+
+
+def with_settings(pipeline: Pipeline, **changes: Any) -> Pipeline:
+    """The same pipeline with some settings changed."""
+    return Pipeline(replace(pipeline.settings, **changes), pipeline.store, pipeline.screen)

@@ -1,0 +1,117 @@
+"""The daemon in a thread: watch, debounce, rescan, order, bounded concurrency, quarantine."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from processor.daemon import Daemon
+from processor.pipeline import Outcome, Pipeline
+from processor.screen import FakeScreen
+from processor.state import Step
+from tests.corpus import CORPUS
+from tests.processor.conftest import add_package
+from tests.services import wait_until
+
+
+class CountingPipeline(Pipeline):
+    """A real pipeline that also notes the order and overlap of advance() calls."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.started: list[str] = []
+        self.running = 0
+        self.most_at_once = 0
+        self._count_lock = threading.Lock()
+
+    def advance(self, package_id: str) -> Outcome:
+        with self._count_lock:
+            self.started.append(package_id)
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            return super().advance(package_id)
+        finally:
+            with self._count_lock:
+                self.running -= 1
+
+
+@contextmanager
+def running(daemon: Daemon) -> Iterator[Daemon]:
+    thread = threading.Thread(target=daemon.run, name="daemon")
+    thread.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+
+
+def done_ids(pipeline: Pipeline) -> list[str]:
+    return [s.package_id for s in pipeline.states.all() if s.step is Step.DONE]
+
+
+def test_a_burst_of_20_is_published_oldest_first_two_at_a_time(pipeline: Pipeline,
+                                                               tmp_path: Path) -> None:
+    counting = CountingPipeline(replace(pipeline.settings, workers=2), pipeline.store,
+                                pipeline.screen)
+    staging = tmp_path / "staging"
+    minutes = list(range(20))
+    random.Random(3).shuffle(minutes)
+    made = {add_package(staging, frames=5, minutes=m).name: m for m in minutes}
+    oldest_first = sorted(made, key=made.get)  # type: ignore[arg-type]
+    with running(Daemon(counting)):
+        for name in made:  # all at once, each by one rename, as rsync delivers
+            os.rename(staging / name, counting.settings.inbox / name)
+        wait_until(lambda: len(done_ids(counting)) == 20, timeout=120, message="20 done")
+    assert counting.started == oldest_first
+    assert counting.most_at_once == 2
+    index = counting.store.get_bytes("movies/index.json")
+    assert index is not None and all(name.encode() in index for name in made)
+
+
+def test_moved_in_incomplete_and_preexisting_packages(pipeline: Pipeline, tmp_path: Path) -> None:
+    inbox = pipeline.settings.inbox
+    before = add_package(inbox, minutes=1)  # there before the daemon started
+    with running(Daemon(pipeline)):
+        wait_until(lambda: before.name in done_ids(pipeline), timeout=30, message="rescan")
+        partial = inbox / ".partial"
+        moved = add_package(partial, minutes=2)
+        os.rename(moved, inbox / moved.name)  # one `moved` event
+        slow = add_package(inbox, minutes=3)
+        (slow / "PUBLISH").rename(tmp_path / "flag")  # still arriving
+        wait_until(lambda: moved.name in done_ids(pipeline), timeout=30, message="moved")
+        assert slow.exists() and slow.name not in done_ids(pipeline)
+        (tmp_path / "flag").rename(slow / "PUBLISH")
+        wait_until(lambda: slow.name in done_ids(pipeline), timeout=30, message="completed")
+    assert list(inbox.iterdir()) == [partial]
+
+
+def test_bad_packages_are_quarantined_while_the_daemon_carries_on(pipeline: Pipeline,
+                                                                  tmp_path: Path) -> None:
+    inbox = pipeline.settings.inbox
+    staging = tmp_path / "staging"
+    with running(Daemon(pipeline)):
+        for case, (spoil, _) in sorted(CORPUS.items()):
+            entry = spoil(add_package(staging / case, frames=3))
+            os.rename(entry, inbox / entry.name)
+        good = add_package(staging, minutes=5)
+        os.rename(good, inbox / good.name)
+        quarantine = pipeline.settings.quarantine_dir
+        wait_until(lambda: good.name in done_ids(pipeline)
+                   and len(list(quarantine.iterdir())) == len(CORPUS),
+                   timeout=60, message="all quarantined, the good one published")
+    reasons = sorted((folder / "REASON").read_text() for folder in quarantine.iterdir())
+    for _, words in CORPUS.values():
+        assert any(words in reason for reason in reasons), words
+    assert not [p for p in inbox.iterdir() if not p.name.startswith(".")]
+    assert isinstance(pipeline.screen, FakeScreen)
+    assert [m.package_id for m in pipeline.screen.shown] == [good.name]
+    shutil.rmtree(staging)

@@ -1,0 +1,106 @@
+"""kill -9 the daemon mid-encode and mid-upload: on restart, published exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from moviepkg.demo import make_demo
+from processor.screen import read_fake_screen
+from tests.services import S3Server, ThrottledProxy, wait_until
+
+
+def daemon_env(tmp_path: Path, storage_url: str, extra: dict[str, str] | None = None
+               ) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("STOPMO_")}
+    env.update({"STOPMO_INBOX": str(tmp_path / "inbox"), "STOPMO_WORK_DIR": str(tmp_path / "work"),
+                "STORAGE_URL": storage_url, "STOPMO_OUTPUT_SIZE": "1280x720",
+                "STOPMO_FFMPEG_THREADS": "1", "STOPMO_SCREEN": "fake",
+                "STOPMO_RESCAN_SECONDS": "1", "STOPMO_RETRY_BASE_SECONDS": "0.5"})
+    env.update(extra or {})
+    return env
+
+
+@contextmanager
+def daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "processor", "run"], env=env,
+                                stdout=out, stderr=out)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
+def state_of(tmp_path: Path, package_id: str) -> str:
+    path = tmp_path / "work" / "state" / f"{package_id}.json"
+    return json.loads(path.read_text())["step"] if path.exists() else ""
+
+
+def test_kill_9_mid_encode(tmp_path: Path) -> None:
+    package = make_demo(tmp_path / "inbox", frames=400, width=640, height=480)
+    env = daemon_env(tmp_path, (tmp_path / "store").as_uri())
+    movies = tmp_path / "work" / "movies"
+    with daemon(env, tmp_path / "daemon.log") as proc:
+        wait_until(lambda: movies.exists() and any(movies.glob(".*.partial")), timeout=60,
+                   message="ffmpeg writing")
+        proc.kill()
+        proc.wait()
+    assert state_of(tmp_path, package.name) == "validated"
+    wait_until(lambda: not any(movies.glob(".*.partial")) or not _ffmpeg_running(), timeout=10,
+               message="ffmpeg gone with its parent")
+    assert not _ffmpeg_running(), "ffmpeg outlived the killed daemon"
+    with daemon(env, tmp_path / "daemon.log"):
+        wait_until(lambda: state_of(tmp_path, package.name) == "done", timeout=120,
+                   message="done after restart")
+    published = sorted(p.name for p in (tmp_path / "store" / "movies").iterdir())
+    assert published == sorted([f"{package.name}.mp4", f"{package.name}.jpg",
+                                f"{package.name}.json", "index.json"])
+    index = json.loads((tmp_path / "store" / "movies" / "index.json").read_text())
+    assert [m["id"] for m in index["movies"]] == [package.name]
+    assert [s["package_id"] for s in read_fake_screen(tmp_path / "work" / "screen.jsonl")] == [
+        package.name]
+    assert not list(movies.glob(".*")) and not list((tmp_path / "store").glob(".partial/*"))
+
+
+def _ffmpeg_running() -> bool:
+    done = subprocess.run(["pgrep", "-f", "ffmpeg .*stopmo|ffmpeg .*pytest"],
+                          capture_output=True)
+    return done.returncode == 0
+
+
+def test_kill_9_mid_upload(tmp_path: Path, s3_server: S3Server) -> None:
+    client = s3_server.client()
+    client.create_bucket(Bucket="festival")
+    package = make_demo(tmp_path / "inbox", frames=60, width=640, height=480)
+    proxy = ThrottledProxy(s3_server.port, bytes_per_second=40_000)
+    env = daemon_env(tmp_path, "s3://festival/jff", {**s3_server.env(),
+                                                     "AWS_ENDPOINT_URL": proxy.url})
+    try:
+        with daemon(env, tmp_path / "daemon.log") as proc:
+            wait_until(lambda: state_of(tmp_path, package.name) == "encoded"
+                       and proxy.bytes_up > 20_000, timeout=120, message="uploading")
+            proc.kill()
+            proc.wait()
+    finally:
+        proxy.close()
+    assert state_of(tmp_path, package.name) == "encoded"
+    env["AWS_ENDPOINT_URL"] = s3_server.endpoint_url
+    with daemon(env, tmp_path / "daemon.log"):
+        wait_until(lambda: state_of(tmp_path, package.name) == "done", timeout=60,
+                   message="done after restart")
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="festival")["Contents"])
+    assert keys == sorted([f"jff/movies/{package.name}{ext}" for ext in (".mp4", ".jpg", ".json")]
+                          + ["jff/movies/index.json"])
+    index = json.loads(client.get_object(Bucket="festival", Key="jff/movies/index.json")
+                       ["Body"].read())
+    assert [m["id"] for m in index["movies"]] == [package.name]
+    assert not client.list_multipart_uploads(Bucket="festival").get("Uploads")

@@ -1,0 +1,153 @@
+"""From an arriving package to a published movie, on real ffmpeg and a real store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from moviepkg.record import INDEX_KEY, parse_index, parse_record
+from processor.encode import moov_before_mdat
+from processor.pipeline import Outcome, Pipeline
+from processor.s3store import S3Store
+from processor.screen import FakeScreen, read_fake_screen
+from processor.state import Step
+from tests.corpus import CORPUS
+from tests.processor.conftest import add_package, ffprobe_json
+from tests.services import S3Server
+
+
+def run_one(pipeline: Pipeline, entry: Path) -> Outcome:
+    outcome, state = pipeline.receive(entry)
+    if outcome is None:
+        assert state is not None
+        return pipeline.advance(state.package_id)
+    return outcome
+
+
+def test_publish_to_the_folder_store(pipeline: Pipeline, tmp_path: Path) -> None:
+    package = add_package(pipeline.settings.inbox, frames=12, title="שלום — hello")
+    assert run_one(pipeline, package) is Outcome.PUBLISHED
+    store = tmp_path / "store" / "movies"
+    movie = store / f"{package.name}.mp4"
+    probe = ffprobe_json(movie)
+    stream = probe["streams"][0]
+    assert (stream["codec_name"], stream["pix_fmt"]) == ("h264", "yuv420p")
+    assert (stream["width"], stream["height"]) == (640, 360)
+    assert int(stream["nb_read_frames"]) == 40 + 12
+    assert abs(float(probe["format"]["duration"]) - 5.2) < 0.05
+    assert moov_before_mdat(movie)
+    record = parse_record((store / f"{package.name}.json").read_bytes())
+    assert record.title == "שלום — hello" and record.public and record.frames == 12
+    assert abs(record.duration_s - 5.2) < 0.05
+    index = parse_index((store / "index.json").read_bytes())
+    assert [m.id for m in index.movies] == [package.name]
+    assert (store / f"{package.name}.jpg").read_bytes()[:2] == b"\xff\xd8"
+    assert not package.exists(), "the package left the inbox"
+    state = pipeline.states.load(package.name)
+    assert state is not None and state.step is Step.DONE
+    assert set(state.durations) == {"encoded", "published", "done"}  # validated on arrival
+    shown = read_fake_screen(pipeline.settings.screen_log)  # type: ignore[arg-type]
+    assert [s["package_id"] for s in shown] == [package.name]
+    assert not list((tmp_path / "store" / ".partial").glob("*"))
+
+
+def test_nopublish_goes_to_the_screen_only(pipeline: Pipeline, tmp_path: Path) -> None:
+    package = add_package(pipeline.settings.inbox, publish=False)
+    assert run_one(pipeline, package) is Outcome.SHOWN
+    assert not (tmp_path / "store" / "movies").exists() or \
+        not list((tmp_path / "store" / "movies").glob(f"{package.name}*"))
+    movie = pipeline.movies_dir / f"{package.name}.mp4"
+    assert movie.exists()
+    assert isinstance(pipeline.screen, FakeScreen)
+    assert [(m.package_id, m.public, m.path) for m in pipeline.screen.shown] == [
+        (package.name, False, movie)]
+
+
+def test_a_done_package_arriving_again_is_ignored(pipeline: Pipeline) -> None:
+    package = add_package(pipeline.settings.inbox)
+    assert run_one(pipeline, package) is Outcome.PUBLISHED
+    shutil.copytree(pipeline.packages_dir / package.name, package)  # delivered twice
+    assert run_one(pipeline, package) is Outcome.DUPLICATE
+    assert not package.exists()
+    assert len(list(pipeline.duplicates_dir.iterdir())) == 1
+    assert isinstance(pipeline.screen, FakeScreen) and len(pipeline.screen.shown) == 1
+
+
+@pytest.mark.parametrize("case", sorted(CORPUS))
+def test_every_bad_package_is_quarantined_with_its_reason(pipeline: Pipeline, case: str) -> None:
+    spoil, words = CORPUS[case]
+    entry = spoil(add_package(pipeline.settings.inbox, frames=3))
+    assert run_one(pipeline, entry) is Outcome.QUARANTINED
+    [folder] = list(pipeline.settings.quarantine_dir.iterdir())
+    reason = (folder / "REASON").read_text()
+    assert words in reason and reason.endswith("\n") and reason.count("\n") == 1
+    assert not (entry.exists() or entry.is_symlink())
+    assert not pipeline.store.list_keys("movies/")
+
+
+def test_incomplete_package_is_left_alone(pipeline: Pipeline) -> None:
+    package = add_package(pipeline.settings.inbox)
+    (package / "PUBLISH").unlink()
+    assert run_one(pipeline, package) is Outcome.INCOMPLETE
+    assert package.exists() and not list(pipeline.settings.quarantine_dir.iterdir())
+
+
+def test_a_frame_lost_after_validation_never_makes_a_short_movie(pipeline: Pipeline) -> None:
+    package = add_package(pipeline.settings.inbox, frames=10)
+    outcome, state = pipeline.receive(package)
+    assert outcome is None and state is not None
+    (pipeline.packages_dir / package.name / "0004.jpg").unlink()
+    assert pipeline.advance(package.name) is Outcome.QUARANTINED
+    assert not pipeline.store.list_keys("movies/")
+    reason = (pipeline.settings.quarantine_dir / package.name / "REASON").read_text()
+    assert "gap at 0004.jpg" in reason
+
+
+def test_failures_are_retried_with_backoff_then_given_up(pipeline: Pipeline) -> None:
+    package = add_package(pipeline.settings.inbox)
+    outcome, state = pipeline.receive(package)
+    assert outcome is None and state is not None
+    now = [1000.0]
+    clocked = Pipeline(pipeline.settings, pipeline.store, pipeline.screen, clock=lambda: now[0])
+    # The encode step fails for a reason an operator can cure: its output folder is a file.
+    clocked.movies_dir.rmdir()
+    clocked.movies_dir.write_text("in the way")
+    assert clocked.advance(package.name) is Outcome.RETRY
+    state = clocked.states.load(package.name)
+    assert state is not None and state.next_attempt_at == 1000.2  # retry_base_seconds
+    assert clocked.pending(now=1000.1) == []
+    assert [s.package_id for s in clocked.pending(now=1000.3)] == [package.name]
+    assert clocked.advance(package.name) is Outcome.RETRY
+    state = clocked.states.load(package.name)
+    assert state is not None and state.next_attempt_at == pytest.approx(1000.6)  # x3
+    assert clocked.advance(package.name) is Outcome.FAILED
+    state = clocked.states.load(package.name)
+    assert state is not None and state.gave_up and state.status == "failed"
+    assert state.step is Step.VALIDATED and "movies" in state.last_error
+    assert clocked.pending(now=1e9) == []
+    clocked.movies_dir.unlink()
+    clocked.movies_dir.mkdir()
+    clocked.retry(package.name)
+    assert clocked.advance(package.name) is Outcome.PUBLISHED
+
+
+def test_publish_to_s3(pipeline: Pipeline, s3_server: S3Server) -> None:
+    client = s3_server.client()
+    client.create_bucket(Bucket="festival")
+    store = S3Store("festival", "jff-2026", client=client)
+    s3_pipeline = Pipeline(pipeline.settings, store, pipeline.screen)
+    first = add_package(pipeline.settings.inbox, minutes=1)
+    second = add_package(pipeline.settings.inbox, minutes=2, title=None)
+    assert run_one(s3_pipeline, first) is Outcome.PUBLISHED
+    assert run_one(s3_pipeline, second) is Outcome.PUBLISHED
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="festival")["Contents"])
+    assert keys == sorted([f"jff-2026/movies/{p.name}{ext}" for p in (first, second)
+                           for ext in (".mp4", ".jpg", ".json")] + ["jff-2026/" + INDEX_KEY])
+    head = client.head_object(Bucket="festival", Key=f"jff-2026/movies/{first.name}.mp4")
+    assert head["ContentType"] == "video/mp4"
+    index = json.loads(client.get_object(Bucket="festival",
+                                         Key="jff-2026/" + INDEX_KEY)["Body"].read())
+    assert [m["id"] for m in index["movies"]] == [second.name, first.name]
