@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -46,6 +48,16 @@ def _parser() -> argparse.ArgumentParser:
     retry = sub.add_parser("retry", help="let a failed package try again")
     retry.add_argument("package_id")
     sub.add_parser("reindex", help="rebuild movies/index.json from the published records")
+    screen = sub.add_parser("screen", help="the big screen: ask the running daemon, or start mpv")
+    screen_sub = screen.add_subparsers(dest="screen_command", required=True)
+    screen_sub.add_parser("status", help="what plays, the loop, the connection to mpv")
+    screen_sub.add_parser("next", help="skip to the next movie")
+    screen_sub.add_parser("reload", help="rebuild the loop from the movies on disk")
+    play = screen_sub.add_parser("play", help="play one movie now")
+    play.add_argument("package_id")
+    mpv = screen_sub.add_parser("mpv", help="run mpv for the TV with stopmo's command line")
+    mpv.add_argument("--window", action="store_true", help="a window instead of fullscreen")
+    mpv.add_argument("--vo", help="mpv video output (e.g. null for no display)")
     return parser
 
 
@@ -54,6 +66,13 @@ def make_screen(settings: Settings) -> Screen:
     if settings.screen == "fake":
         assert settings.screen_log is not None
         return FakeScreen(settings.screen_log)
+    if settings.screen == "mpv":
+        from .player import MpvScreen, save_idle_card
+
+        idle = save_idle_card(settings.work_dir / "idle-card.png", settings.festival_name,
+                              settings.size)
+        return MpvScreen(settings.mpv_socket_path, settings.work_dir / "movies",
+                         settings.screen_recent, idle_card=idle)
     return NullScreen()
 
 
@@ -99,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"settings: {exc}", file=sys.stderr)
         return ExitStatus.CONFIG
+    if args.command == "screen":
+        return _screen(args, settings)
     on_tty = sys.stderr.isatty()
     pipeline = Pipeline(settings, store, make_screen(settings),
                         progress=_terminal_bar if on_tty and args.command == "process"
@@ -113,6 +134,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         log.error("%s: %s", type(exc).__name__, exc)
         return ExitStatus.FAILURE
+
+
+def _screen(args: argparse.Namespace, settings: Settings) -> int:
+    if args.screen_command == "mpv":
+        from .player import mpv_args
+
+        argv = mpv_args(settings.mpv_socket_path, fullscreen=not args.window, vo=args.vo)
+        settings.mpv_socket_path.parent.mkdir(parents=True, exist_ok=True)
+        os.execvp(argv[0], argv)
+    from .control import request
+
+    try:
+        result = request(settings.control_socket, args.screen_command,
+                         getattr(args, "package_id", None))
+    except (ConnectionError, RuntimeError) as exc:
+        print(f"screen {args.screen_command}: {exc}", file=sys.stderr)
+        return ExitStatus.FAILURE
+    print(json.dumps(result, indent=1, ensure_ascii=False) if not isinstance(result, str)
+          else result)
+    return ExitStatus.OK
 
 
 def _process(package: Path, keep: bool, pipeline: Pipeline) -> Outcome:

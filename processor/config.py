@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import ConfigError
 
 DEFAULT_CONFIG = Path("/etc/stopmo/processor.toml")
-SCREENS = ("none", "fake")
+SCREENS = ("none", "fake", "mpv")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,18 @@ class Settings:
     retry_base_seconds: float = 10.0
     screen: str = "none"
     screen_log: Path | None = None  # where the fake screen writes what it shows
+    mpv_socket: Path | None = None  # default: <work_dir>/mpv.sock
+    screen_recent: int = 30
+
+    @property
+    def mpv_socket_path(self) -> Path:
+        """The socket mpv listens on (`--input-ipc-server`)."""
+        return self.mpv_socket or self.work_dir / "mpv.sock"
+
+    @property
+    def control_socket(self) -> Path:
+        """The socket where the running daemon answers operator commands."""
+        return self.work_dir / "control.sock"
 
     @property
     def store_url(self) -> str:
@@ -143,6 +155,8 @@ _KEYS: dict[str, tuple[str, Callable[[Any], Any], str | None]] = {
     "daemon.retry_base_seconds": ("retry_base_seconds", _seconds, "STOPMO_RETRY_BASE_SECONDS"),
     "screen.kind": ("screen", _choice(*SCREENS), "STOPMO_SCREEN"),
     "screen.log": ("screen_log", _path, "STOPMO_SCREEN_LOG"),
+    "screen.mpv_socket": ("mpv_socket", _path, "STOPMO_MPV_SOCKET"),
+    "screen.recent": ("screen_recent", _int_range(1, 1000), "STOPMO_SCREEN_RECENT"),
 }
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from .control import ControlServer
 from .notify import sd_notify
 from .pipeline import Outcome, Pipeline
 from .state import PackageState
@@ -142,6 +143,8 @@ class Daemon:
         observer.schedule(_InboxHandler(self.inbox, self._changed, self._lock, self._wake),
                           str(self.inbox), recursive=True)
         observer.start()
+        control = ControlServer(self.settings.control_socket, self.pipeline.screen)
+        control.start()
         log.info("watching %s, publishing to %s", self.inbox, self.pipeline.store.url,
                  extra={"workers": self.settings.workers})
         sd_notify("READY=1")
@@ -160,5 +163,7 @@ class Daemon:
                 sd_notify("STOPPING=1")
                 log.info("stopping: letting %d running package(s) finish", len(self._running))
         finally:
+            control.stop()
+            self.pipeline.screen.close()
             observer.stop()
             observer.join(timeout=5)

@@ -62,6 +62,7 @@ class TitleCard:
     created_at: datetime
     festival: str = "stopmo"
     logo: Path | None = None
+    footer: bool = True  # the idle card on the big screen has no station or date
 
     def __post_init__(self) -> None:
         if self.created_at.tzinfo is None:
@@ -376,7 +377,7 @@ def render_title_card(card: TitleCard, size: tuple[int, int] = (1280, 720),
     title, station, date = _clean(card.title), _clean(card.station_id), _date_text(when)
     if title:
         text(title, centre, TITLE_COLOUR, bold=True, max_size=height * 0.16, max_lines=3)
-        footer = " · ".join(part for part in (station, date) if part)
+        footer = " · ".join(part for part in (station, date) if part) if card.footer else ""
         text(footer, bottom_band, FOOTER_COLOUR, bold=False, max_size=height)
     else:
         split = centre[1] + (centre[3] - centre[1]) * 3 // 5

@@ -738,3 +738,62 @@ class ThrottledProxy:
         for sock in self._sockets:
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+class MpvProcess(Daemon):
+    """A real mpv, idle, with its JSON IPC socket; `--vo=null` unless told otherwise."""
+
+    name = "mpv"
+
+    def __init__(self, tmpdir: Path, socket_path: Path | None = None,
+                 extra: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        super().__init__(tmpdir / "mpv.log")
+        self.socket = socket_path or tmpdir / "mpv.sock"
+        self.extra = extra if extra is not None else ["--vo=null"]
+        self.env = env
+
+    def argv(self) -> list[str]:
+        mpv = require_binary("mpv")
+        argv = [mpv, "--idle=yes", "--ao=null", "--no-config", "--no-terminal",
+                "--loop-playlist=inf", f"--input-ipc-server={self.socket}", *self.extra]
+        if self.env:
+            argv = ["env", *(f"{k}={v}" for k, v in self.env.items()), *argv]
+        return argv
+
+    def ready(self) -> bool:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(self.socket))
+            return True
+        except OSError:
+            return False
+        finally:
+            sock.close()
+
+    def ask(self, *command: Any) -> Any:
+        """Send one command on a fresh connection and return its data (for assertions)."""
+        import json
+
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(str(self.socket))
+            sock.sendall((json.dumps({"command": list(command), "request_id": 99}) + "\n")
+                         .encode())
+            buffer = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ServiceError("mpv closed the socket")
+                buffer += chunk
+                for line in buffer.split(b"\n"):
+                    if line.strip():
+                        reply = json.loads(line)
+                        if reply.get("request_id") == 99:
+                            if reply.get("error") != "success":
+                                raise ServiceError(f"mpv: {reply.get('error')}")
+                            return reply.get("data")
+
+    def playlist(self) -> list[str]:
+        """The file names in mpv's own playlist, in its order."""
+        return [item["filename"] for item in self.ask("get_property", "playlist")]

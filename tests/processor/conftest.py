@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,3 +64,32 @@ def ffprobe_json(path: Path) -> dict[str, Any]:
 def with_settings(pipeline: Pipeline, **changes: Any) -> Pipeline:
     """The same pipeline with some settings changed."""
     return Pipeline(replace(pipeline.settings, **changes), pipeline.store, pipeline.screen)
+
+
+def daemon_env(tmp_path: Path, storage_url: str, extra: dict[str, str] | None = None
+               ) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("STOPMO_")}
+    env.update({"STOPMO_INBOX": str(tmp_path / "inbox"), "STOPMO_WORK_DIR": str(tmp_path / "work"),
+                "STORAGE_URL": storage_url, "STOPMO_OUTPUT_SIZE": "1280x720",
+                "STOPMO_FFMPEG_THREADS": "1", "STOPMO_SCREEN": "fake",
+                "STOPMO_RESCAN_SECONDS": "1", "STOPMO_RETRY_BASE_SECONDS": "0.5"})
+    env.update(extra or {})
+    return env
+
+
+@contextmanager
+def daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "processor", "run"], env=env,
+                                stdout=out, stderr=out)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
+def state_of(tmp_path: Path, package_id: str) -> str:
+    path = tmp_path / "work" / "state" / f"{package_id}.json"
+    return json.loads(path.read_text())["step"] if path.exists() else ""

@@ -42,7 +42,7 @@ def test_every_problem_is_reported_as_key_message(tmp_path: Path) -> None:
         "STORAGE_URL: expected file:///absolute/path or s3://bucket/prefix, found 'ftp://x'",
         "encode.threads: expected an integer from 1 to 64, found 0",
         "encode.size: expected even sizes from 160x90 to 3840x2160, found '1281x720'",
-        "screen.kind: expected one of none, fake, found 'tv'",
+        "screen.kind: expected one of none, fake, mpv, found 'tv'",
     ]
 
 
