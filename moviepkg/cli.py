@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .demo import make_demo
 from .errors import PackageError
+from .manifest import MAX_FRAMES
 from .reader import Limits, read_package
 
 _DEFAULTS = Limits()
@@ -54,10 +55,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         except PackageError as exc:
             print(f"invalid: {exc}")
             return ExitStatus.INVALID
+        except OSError as exc:  # not the package's fault: unreadable, I/O error...
+            print(f"error: {exc}", file=sys.stderr)
+            return ExitStatus.ERROR
         flag = "PUBLISH" if package.publish else "NOPUBLISH"
         print(f"valid: {package.package_id} code {package.code}, {len(package.frames)} frames, "
               f"{package.total_bytes} bytes, {flag}")
         return ExitStatus.OK
+    if not 1 <= args.frames <= MAX_FRAMES:
+        print(f"error: --frames: expected 1 to {MAX_FRAMES}, found {args.frames}",
+              file=sys.stderr)
+        return ExitStatus.ERROR
     try:
         width, height = (int(part) for part in args.size.lower().split("x"))
         path = make_demo(args.dir, frames=args.frames, publish=not args.nopublish,

@@ -13,10 +13,11 @@ class PackageError(Exception):
     reason = "invalid"
 
     def __init__(self, where: str, expected: str, found: str) -> None:
-        self.where = where
+        # Names come from outside: never let one break the one-line message or a terminal.
+        self.where = where if where.isprintable() else repr(where)
         self.expected = expected
-        self.found = found
-        super().__init__(f"{where}: expected {expected}, found {found}")
+        self.found = found if found.isprintable() else repr(found)
+        super().__init__(f"{self.where}: expected {expected}, found {self.found}")
 
 
 class IncompletePackage(PackageError):

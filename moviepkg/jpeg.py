@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 SOI = b"\xff\xd8"
 EOI = b"\xff\xd9"
-# Start-of-frame markers: baseline, extended, progressive, lossless, arithmetic.
-_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7,
-                          0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+# Start-of-frame markers. Cameras write baseline, extended or progressive Huffman JPEGs
+# (SOF0-2), which every decoder reads; the rare others are refused as unsupported.
+_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2})
+_UNSUPPORTED_SOF = frozenset({0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 _SOS = 0xDA
 
@@ -64,6 +65,9 @@ def jpeg_info(data: bytes | memoryview) -> JpegInfo:
             if components not in (1, 3, 4):
                 raise NotJpeg(f"frame header gives {components} colour components")
             return JpegInfo(width=width, height=height, components=components)
+        if marker in _UNSUPPORTED_SOF:
+            raise NotJpeg(f"an unsupported JPEG kind (SOF marker FF {marker:02X}: lossless, "
+                          "hierarchical or arithmetic-coded)")
         if marker == _SOS:
             raise NotJpeg("scan data before any frame header")
         pos += length

@@ -143,6 +143,8 @@ def parse_manifest(data: bytes, max_bytes: int = 4 * 1024 * 1024) -> Manifest:
     except json.JSONDecodeError as exc:
         raise ManifestError("MANIFEST", "a JSON object",
                             f"invalid JSON at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ManifestError("MANIFEST", "a JSON object", "JSON nested too deeply") from None
     if not isinstance(doc, dict):
         raise ManifestError("MANIFEST", "a JSON object", _typename(doc))
     unknown = sorted(set(doc) - set(_REQUIRED) - set(_OPTIONAL))

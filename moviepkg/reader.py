@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -115,10 +116,12 @@ def _list(path: Path) -> _Listing:
 
 def _read_exact(path: Path, size: int) -> bytes:
     """Read a file that must be a regular file of exactly size bytes, never via a link."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:  # O_NONBLOCK: a FIFO swapped in after the listing must not hang the reader
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
-        raise SymlinkFound(path.name, "a regular file", f"cannot open ({exc.strerror})") from None
+        if exc.errno == errno.ELOOP:
+            raise SymlinkFound(path.name, "a regular file", "a symbolic link") from None
+        raise  # EMFILE, EIO, EACCES...: not the package's fault, worth a retry
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode):
@@ -127,6 +130,19 @@ def _read_exact(path: Path, size: int) -> bytes:
     if len(data) != size:
         raise FrameMismatch(path.name, f"{size} bytes", f"{len(data)} bytes (it changed)")
     return data
+
+
+def _check_finished(folder: Path) -> None:
+    """Say 'not yet' before anything else while a package is still being written or sent.
+
+    A transfer in progress may hold temp files that a finished package must not: those
+    are only errors once MANIFEST and a flag are there.
+    """
+    if not os.path.lexists(folder / MANIFEST_NAME):
+        raise IncompletePackage(MANIFEST_NAME, "a MANIFEST", "none (not finished yet)")
+    if not any(os.path.lexists(folder / flag) for flag in FLAGS):
+        raise IncompletePackage("PUBLISH or NOPUBLISH", "one flag file",
+                                "neither (not finished yet)")
 
 
 def _check_flags(listing: _Listing) -> bool:
@@ -164,6 +180,7 @@ def read_package(path: str | os.PathLike[str], limits: Limits | None = None) -> 
     if not is_package_id(folder.name):
         raise BadName(folder.name, "a folder named by a package id (lowercase, digits, dashes)",
                       repr(folder.name))
+    _check_finished(folder)
     listing = _list(folder)
     publish = _check_flags(listing)
     assert listing.manifest_size is not None

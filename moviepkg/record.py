@@ -110,6 +110,8 @@ def _load(data: bytes, what: str) -> Any:
         raise RecordError(what, "UTF-8 JSON", "bytes that are not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise RecordError(what, "JSON", f"invalid JSON at line {exc.lineno}") from None
+    except RecursionError:
+        raise RecordError(what, "JSON", "JSON nested too deeply") from None
 
 
 def _want(ok: bool, where: str, expected: str, found: object) -> None:

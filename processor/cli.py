@@ -19,10 +19,12 @@ from .config import Settings, load_settings
 from .encode import Progress
 from .errors import ConfigError, ExitStatus
 from .index import rebuild_index
+from .locks import try_lock
 from .pipeline import Outcome, Pipeline
 from .screen import FakeScreen, NullScreen, Screen
 from .state import FINAL
 from .store import StoreError, open_store
+from .titlecard import FontSet, FontsMissing
 
 log = logging.getLogger("stopmo.processor")
 
@@ -120,6 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitStatus.CONFIG
     if args.command == "screen":
         return _screen(args, settings)
+    if args.command in ("process", "run", "retry"):
+        try:
+            FontSet.find()  # a title card needs fonts: say so now, not once per movie
+        except FontsMissing as exc:
+            print(f"fonts: {exc}", file=sys.stderr)
+            return ExitStatus.CONFIG
     on_tty = sys.stderr.isatty()
     pipeline = Pipeline(settings, store, make_screen(settings),
                         progress=_terminal_bar if on_tty and args.command == "process"
@@ -157,9 +165,13 @@ def _screen(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _process(package: Path, keep: bool, pipeline: Pipeline) -> Outcome:
-    pipeline.clean_up()
+    with try_lock(pipeline.daemon_lock) as alone:
+        if alone:  # with a daemon running, its temp files are not leftovers
+            pipeline.clean_up()
     earlier = pipeline.states.load(package.name)
-    if not package.exists() and earlier is not None and earlier.step not in FINAL:
+    if not package.exists() and earlier is not None:
+        if earlier.step in FINAL:  # done (or quarantined) already: nothing to do
+            return Outcome.DUPLICATE if earlier.step.value == "done" else Outcome.QUARANTINED
         # Taken in by an earlier run that failed: the package waits in the work dir.
         pipeline.retry(earlier.package_id)
         return pipeline.advance(earlier.package_id)

@@ -97,8 +97,8 @@ def _size(value: Any) -> tuple[int, int]:
         width, height = (int(part) for part in str(value).lower().split("x"))
     except ValueError:
         raise ValueError(f"expected WIDTHxHEIGHT like 1280x720, found {value!r}") from None
-    if not (160 <= width <= 3840 and 90 <= height <= 2160) or width % 2 or height % 2:
-        raise ValueError(f"expected even sizes from 160x90 to 3840x2160, found {value!r}")
+    if not (320 <= width <= 3840 and 180 <= height <= 2160) or width % 2 or height % 2:
+        raise ValueError(f"expected even sizes from 320x180 to 3840x2160, found {value!r}")
     return width, height
 
 
@@ -198,9 +198,16 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
             values[name] = parse(value)
         except ValueError as exc:
             problems.append(f"{source}: {exc}")
+    logo = values.get("festival_logo")
+    if logo is not None and not logo.is_file():
+        problems.append(f"title.festival_logo: no such file {str(logo)!r}")
     if problems:
         raise ConfigError(problems)
     settings = replace(Settings(), **values)
+    if settings.inbox == settings.work_dir or settings.work_dir in settings.inbox.parents \
+            or settings.inbox in settings.work_dir.parents:
+        raise ConfigError([f"paths.work_dir: expected a folder apart from the inbox, found "
+                           f"{str(settings.work_dir)!r} with inbox {str(settings.inbox)!r}"])
     if settings.screen == "fake" and settings.screen_log is None:
         settings = replace(settings, screen_log=settings.work_dir / "screen.jsonl")
     return settings

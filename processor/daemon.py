@@ -11,6 +11,7 @@ import heapq
 import logging
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from .control import ControlServer
+from .errors import ProcessorError
+from .locks import try_lock
 from .notify import sd_notify
 from .pipeline import Outcome, Pipeline
 from .state import PackageState
@@ -68,6 +71,7 @@ class Daemon:
         self._queued: set[str] = set()
         self._running: dict[str, Future[Outcome]] = {}
         self._retry_at: dict[str, float] = {}
+        self.dispatched: deque[str] = deque(maxlen=1000)  # recent starts, oldest first
 
     def stop(self) -> None:
         """Ask the loop to finish what runs and return."""
@@ -102,6 +106,7 @@ class Daemon:
             except Exception:  # one bad entry must not stop the daemon
                 log.exception("could not take %s; will look again", name)
                 continue
+            log.debug("took %s: %s", name, outcome or "received")
             if outcome is None and state is not None:
                 self._enqueue(state)
 
@@ -109,9 +114,13 @@ class Daemon:
         for package_id, future in list(self._running.items()):
             if future.done():
                 del self._running[package_id]
-                outcome = future.result() if future.exception() is None else Outcome.RETRY
-                if future.exception() is not None:
-                    log.error("crashed while processing %s: %s", package_id, future.exception())
+                error = future.exception()
+                outcome = future.result() if error is None else Outcome.RETRY
+                if error is not None:  # outside any step: count it, never spin on it
+                    log.error("failed while processing %s: %s", package_id, error)
+                    state = self.pipeline.states.load(package_id)
+                    if state is not None:
+                        self.pipeline.failed(state, error)
                 if outcome is Outcome.RETRY:
                     state = self.pipeline.states.load(package_id)
                     if state is not None:
@@ -126,12 +135,20 @@ class Daemon:
         while self._queue and len(self._running) < self.settings.workers:
             _, package_id = heapq.heappop(self._queue)
             self._queued.discard(package_id)
+            self.dispatched.append(package_id)
             future = pool.submit(self.pipeline.advance, package_id)
             future.add_done_callback(lambda _: self._wake.set())
             self._running[package_id] = future
 
     def run(self) -> None:
-        """Watch and process until stop() is called."""
+        """Watch and process until stop() is called; refuse if another daemon runs."""
+        with try_lock(self.pipeline.daemon_lock) as mine:
+            if not mine:
+                raise ProcessorError(f"another processor daemon is running on "
+                                     f"{self.settings.work_dir} (it holds daemon.lock)")
+            self._run()
+
+    def _run(self) -> None:
         self.inbox.mkdir(parents=True, exist_ok=True)
         self.pipeline.clean_up()
         for state in self.pipeline.pending(now=float("inf")):
@@ -140,8 +157,11 @@ class Daemon:
             else:
                 self._enqueue(state)
         observer = Observer()
+        # Not recursive: packages arrive by rename, and a recursive watch would follow each
+        # package folder out of the inbox (one inotify watch leaked per movie). Anything
+        # written inside a folder in place is found by the periodic rescan.
         observer.schedule(_InboxHandler(self.inbox, self._changed, self._lock, self._wake),
-                          str(self.inbox), recursive=True)
+                          str(self.inbox), recursive=False)
         observer.start()
         control = ControlServer(self.settings.control_socket, self.pipeline.screen)
         control.start()

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from moviepkg.atomic import fsync_dir
+
 from .errors import EncodeError
 
 TITLE_SECONDS = 4
@@ -61,7 +63,10 @@ def ffmpeg_args(job: EncodeJob, output: Path, ffmpeg: str = "ffmpeg") -> list[st
         ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y",
         "-loop", "1", "-framerate", str(job.fps), "-t", str(TITLE_SECONDS),
         "-i", str(job.title_png),
-        "-framerate", str(job.fps), "-start_number", "0", "-i", str(job.frames_dir / "%04d.jpg"),
+        # -reinit_filter 0: frames of another size are scaled, not a reason to restart the
+        # graph (which would replay the title card).
+        "-framerate", str(job.fps), "-start_number", "0", "-reinit_filter", "0",
+        "-i", str(job.frames_dir / "%04d.jpg"),
         "-filter_complex", graph, "-map", "[v]",
         "-c:v", "libx264", "-preset", job.preset, "-crf", str(job.crf),
         "-pix_fmt", "yuv420p", "-r", str(job.fps), "-g", str(job.fps * 2),
@@ -144,7 +149,10 @@ def encode(job: EncodeJob, nice: int = 10, progress: Progress | None = None,
             raise EncodeError(f"ffmpeg exited with {code}: {' / '.join(message) or 'no message'}")
         info = probe(partial)
         check_movie(info, job)
+        with open(partial, "rb") as fh:  # on disk before any state says "encoded"
+            os.fsync(fh.fileno())
         os.replace(partial, job.output)
+        fsync_dir(job.output.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()

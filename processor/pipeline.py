@@ -32,6 +32,7 @@ from moviepkg.record import MovieRecord, parse_record, poster_key, record_key, v
 from .config import Settings
 from .encode import EncodeJob, Progress, encode
 from .index import update_index
+from .locks import try_lock
 from .poster import save_poster
 from .screen import Screen, ScreenMovie
 from .state import FINAL, PackageState, StateStore, Step
@@ -88,9 +89,11 @@ class Pipeline:
         """
         name = entry.name
         with package_context(name):
+            if not (entry.exists() or entry.is_symlink()):
+                raise FileNotFoundError(f"{entry}: no such package")
             known = self.states.load(name) if is_package_id(name) else None
             if known is not None and known.step is not Step.QUARANTINED:
-                self._set_aside(entry, known)
+                self._set_aside(entry, known, keep)
                 return Outcome.DUPLICATE, known
             try:
                 package = read_package(entry)
@@ -114,24 +117,26 @@ class Pipeline:
                      "PUBLISH" if package.publish else "NOPUBLISH")
             return None, state
 
-    def _set_aside(self, entry: Path, known: PackageState) -> None:
+    def _set_aside(self, entry: Path, known: PackageState, keep: bool) -> None:
+        if keep:  # the caller's own folder: leave it where it is
+            log.warning("already %s: ignored", known.status)
+            return
         stamp = datetime.now(UTC).strftime("%Y%m%dt%H%M%Sz")
         target = _free_name(self.duplicates_dir / f"{entry.name}-{stamp}")
-        os.rename(entry, target)
+        _move_or_copy(entry, target, keep=False)
         log.warning("arrived again while %s: ignored, kept in %s", known.status, target)
 
-    def quarantine(self, entry: Path, reason: str, keep: bool = False) -> Path:
+    def quarantine(self, entry: Path, reason: str, keep: bool = False) -> Path | None:
         """Move (or copy) entry into the quarantine folder with a REASON file."""
-        target = _free_name(self.settings.quarantine_dir / entry.name)
-        if entry.is_dir() and not entry.is_symlink():
-            _move_or_copy(entry, target, keep)
-        else:
-            target.mkdir()
-            if keep:
-                shutil.copy2(entry, target / entry.name, follow_symlinks=False)
+        target: Path | None = None
+        if entry.exists() or entry.is_symlink():
+            target = _free_name(self.settings.quarantine_dir / entry.name)
+            if entry.is_dir() and not entry.is_symlink():
+                _move_or_copy(entry, target, keep)
             else:
-                os.rename(entry, target / entry.name)
-        write_atomic(target / "REASON", (reason + "\n").encode("utf-8"))
+                target.mkdir()
+                _move_or_copy(entry, target / entry.name, keep)
+            write_atomic(target / "REASON", (reason + "\n").encode("utf-8"))
         if is_package_id(entry.name):
             state = self.states.load(entry.name) or PackageState(entry.name, Step.QUARANTINED)
             state.step = Step.QUARANTINED
@@ -154,13 +159,21 @@ class Pipeline:
                     taken[folder.name] = PackageState(
                         folder.name, Step.RECEIVED, publish=package.publish,
                         created_at=package.manifest.created_at.isoformat())
-                    self.states.save(taken[folder.name], now)
+                    self.states.save(taken[folder.name], self.clock())
         due = [s for s in taken.values()
                if s.step not in FINAL and not s.gave_up and s.next_attempt_at <= now]
         return sorted(due, key=lambda s: (s.created_at, s.package_id))
 
     def advance(self, package_id: str) -> Outcome:
-        """Run every remaining step of a received package."""
+        """Run every remaining step of a received package (one process at a time)."""
+        with try_lock(self.settings.work_dir / "locks" / f"{package_id}.lock") as mine:
+            if not mine:
+                log.info("already being processed by another process",
+                         extra={"package_id": package_id})
+                return Outcome.DUPLICATE
+            return self._advance(package_id)
+
+    def _advance(self, package_id: str) -> Outcome:
         state = self.states.load(package_id)
         if state is None:
             raise KeyError(package_id)
@@ -174,8 +187,8 @@ class Pipeline:
                 except PackageError as exc:  # the local copy went bad
                     self.quarantine(self.packages_dir / package_id, str(exc))
                     return Outcome.QUARANTINED
-                except Exception as exc:  # every failure is retried
-                    return self._failed(state, exc)
+                except Exception as exc:  # every other failure is retried, with backoff
+                    return self.failed(state, exc)
                 state.durations[state.step.value] = round(time.monotonic() - started, 3)
                 state.attempts, state.last_error, state.next_attempt_at = 0, "", 0.0
                 self.states.save(state, self.clock())
@@ -185,7 +198,8 @@ class Pipeline:
                      extra={"durations": state.durations})
             return Outcome.PUBLISHED if state.publish else Outcome.SHOWN
 
-    def _failed(self, state: PackageState, exc: Exception) -> Outcome:
+    def failed(self, state: PackageState, exc: BaseException) -> Outcome:
+        """Count a failed attempt: retry after a backoff, or give up after max_attempts."""
         state.attempts += 1
         state.last_error = f"{type(exc).__name__}: {exc}"
         if state.attempts >= self.settings.max_attempts:
@@ -261,7 +275,11 @@ class Pipeline:
         state.step = Step.DONE
 
     def clean_up(self) -> None:
-        """Remove what interrupted steps left behind (partial movies, title cards, uploads)."""
+        """Remove what interrupted steps left behind (partial movies, title cards, uploads).
+
+        Only call it while holding the daemon lock (see `daemon_lock`): a running daemon's
+        temp files are not leftovers.
+        """
         removed = 0
         for folder in (self.movies_dir, self.titles_dir):
             for leftover in folder.glob(".*"):
@@ -273,6 +291,11 @@ class Pipeline:
             log.warning("could not clean up the store: %s", exc)
         if removed:
             log.info("cleaned up %d leftovers of interrupted steps", removed)
+
+    @property
+    def daemon_lock(self) -> Path:
+        """Held by `processor run` for as long as it runs."""
+        return self.settings.work_dir / "daemon.lock"
 
     def retry(self, package_id: str) -> PackageState:
         """Let a failed package try again now (an operator's decision)."""
@@ -292,15 +315,48 @@ def _free_name(path: Path) -> Path:
     return candidate
 
 
+def _copy(source: Path, target: Path) -> None:
+    """Copy a folder or a single entry, durably (links stay links, special files are skipped)."""
+    if source.is_dir() and not source.is_symlink():
+        shutil.copytree(source, target, symlinks=True, ignore_dangling_symlinks=True,
+                        copy_function=_copy_regular)
+        for folder, _, files in os.walk(target):
+            for name in files:
+                _fsync_file(Path(folder, name))
+            fsync_dir(Path(folder))
+    elif source.is_symlink():
+        os.symlink(os.readlink(source), target)
+    else:
+        _copy_regular(str(source), str(target))
+        _fsync_file(target)
+
+
+def _copy_regular(source: str, target: str) -> None:
+    if not os.path.islink(source) and not os.path.isfile(source):
+        return  # a FIFO or device: never read it (it could block forever)
+    shutil.copy2(source, target, follow_symlinks=False)
+
+
+def _fsync_file(path: Path) -> None:
+    if path.is_symlink() or not path.is_file():
+        return
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
 def _move_or_copy(source: Path, target: Path, keep: bool) -> None:
+    """Rename source to target; across file systems (or with keep), copy durably."""
     if keep:
-        shutil.copytree(source, target, symlinks=True)
+        _copy(source, target)
     else:
         try:
             os.rename(source, target)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            shutil.copytree(source, target, symlinks=True)
-            shutil.rmtree(source)
+            _copy(source, target)
+            if source.is_dir() and not source.is_symlink():
+                shutil.rmtree(source)
+            else:
+                source.unlink()
     fsync_dir(target.parent)

@@ -66,6 +66,24 @@ def _symlink(pkg: Path) -> Path:
     return pkg
 
 
+def _fifo(pkg: Path) -> Path:
+    os.mkfifo(pkg / "pipe")
+    return pkg
+
+
+def _linked_folder(pkg: Path) -> Path:
+    real = pkg.rename(pkg.with_name("real-" + pkg.name))
+    link = real.with_name("linked-" + pkg.name)
+    link.symlink_to(real)
+    return link
+
+
+def _unsupported_jpeg(pkg: Path) -> Path:
+    data = bytearray((pkg / "0000.jpg").read_bytes())
+    data[data.index(b"\xff\xc0") + 1] = 0xC3  # lossless JPEG
+    return _replace_frame(pkg, "0000.jpg", bytes(data))
+
+
 def _stray_file_in_inbox(pkg: Path) -> Path:
     stray = pkg.with_name("notes.txt")
     stray.write_text("not a package")
@@ -97,4 +115,12 @@ CORPUS: dict[str, tuple[Spoiler, str]] = {
     "hidden-file": (lambda p: _write(p, ".DS_Store", b"x"), "hidden"),
     "stray-file": (lambda p: _write(p, "README.txt", b"x"), "stray"),
     "stray-file-in-inbox": (_stray_file_in_inbox, "package folder"),
+    "fifo": (_fifo, "special file"),
+    "linked-folder": (_linked_folder, "symbolic link"),
+    "manifest-not-utf8": (lambda p: _write(p, "MANIFEST", b'{"title": "caf\xe9"}'), "UTF-8"),
+    "manifest-nested": (lambda p: _write(p, "MANIFEST", b"[" * 100_000), "nested too deeply"),
+    "unsupported-jpeg": (_unsupported_jpeg, "unsupported JPEG kind"),
+    "frames-not-a-list": (lambda p: _edit(p, lambda d: d.__setitem__("frames", {})), "a list"),
+    "title-too-long": (lambda p: _edit(p, lambda d: d.__setitem__("title", "x" * 81)),
+                       "1 to 80 characters"),
 }

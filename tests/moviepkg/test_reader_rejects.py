@@ -310,3 +310,29 @@ def test_every_error_names_where_what_and_found(package: Path) -> None:
     error = rejects(package, errors.FrameNumberingError)
     assert (error.where, error.reason) == ("0002.jpg", "numbering")
     assert str(error) == f"{error.where}: expected {error.expected}, found {error.found}"
+
+
+def test_manifest_nested_too_deeply(package: Path) -> None:
+    (package / "MANIFEST").write_text("[" * 200_000)
+    rejects(package, errors.ManifestError, "nested too deeply")
+
+
+def test_unsupported_jpeg_kind(package: Path, replace_frame: Replace) -> None:
+    data = bytearray((package / "0000.jpg").read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 1] = 0xC3  # lossless: valid JPEG, but no camera makes it and ffmpeg balks
+    replace_frame("0000.jpg", bytes(data))
+    rejects(package, errors.JpegError, "0000.jpg", "unsupported JPEG kind")
+
+
+def test_a_package_still_arriving_is_incomplete_not_invalid(package: Path) -> None:
+    (package / "PUBLISH").unlink()
+    (package / ".0003.jpg.Xy12ab").write_bytes(b"half a frame")  # rsync at work
+    rejects(package, errors.IncompletePackage, "not finished")
+
+
+def test_odd_characters_in_names_stay_on_one_line(package: Path) -> None:
+    (package / "evil\nname\x1b[31m").write_text("x")
+    error = rejects(package, errors.StrayEntry)
+    assert "\n" not in str(error) and "\x1b" not in str(error)
+    assert "'evil\\nname\\x1b[31m'" in str(error)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.processor.conftest import add_package
-from tests.services import S3Server
+from tests.services import S3Server, wait_until
 
 
 def processor(*args: str, env: dict[str, str], stdin: str | None = None
@@ -35,6 +35,29 @@ def test_process_publishes_to_the_default_folder_store(tmp_path: Path) -> None:
     again = processor("process", str(tmp_path / "work" / "packages" / package.name),
                       env=base_env(tmp_path))
     assert again.returncode == 0 and again.stdout == "duplicate\n"
+    same_command = processor("process", str(package), env=base_env(tmp_path))  # moved away
+    assert (same_command.returncode, same_command.stdout) == (0, "duplicate\n")
+    missing = processor("process", str(tmp_path / "no-such-package"), env=base_env(tmp_path))
+    assert missing.returncode == 1 and "no such package" in missing.stderr
+    assert not list((tmp_path / "work" / "quarantine").iterdir())
+
+
+def test_a_second_daemon_is_refused(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    first = subprocess.Popen([sys.executable, "-m", "processor", "run"], env=env,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        lock = tmp_path / "work" / "daemon.lock"
+        wait_until(lambda: (tmp_path / "work" / "control.sock").exists(), timeout=20,
+                   message="first daemon up")
+        second = processor("run", env=env)
+        assert second.returncode == 1 and "another processor daemon is running" in second.stderr
+        assert lock.exists()
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
+        assert first.stderr is not None
+        first.stderr.close()
 
 
 def test_keep_copies_instead_of_moving(tmp_path: Path) -> None:

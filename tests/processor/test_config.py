@@ -6,8 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from processor import config
 from processor.config import Settings, load_settings
 from processor.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def no_system_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Never read /etc/stopmo/processor.toml of the machine running the tests."""
+    monkeypatch.setattr(config, "DEFAULT_CONFIG", tmp_path / "absent.toml")
 
 
 def test_defaults_without_file_or_environment() -> None:
@@ -41,7 +48,7 @@ def test_every_problem_is_reported_as_key_message(tmp_path: Path) -> None:
         "paths.inbox: expected an absolute path, found 'relative/inbox'",
         "STORAGE_URL: expected file:///absolute/path or s3://bucket/prefix, found 'ftp://x'",
         "encode.threads: expected an integer from 1 to 64, found 0",
-        "encode.size: expected even sizes from 160x90 to 3840x2160, found '1281x720'",
+        "encode.size: expected even sizes from 320x180 to 3840x2160, found '1281x720'",
         "screen.kind: expected one of none, fake, mpv, found 'tv'",
     ]
 
@@ -64,3 +71,11 @@ def test_fake_screen_gets_a_log_in_the_work_dir() -> None:
 def test_bad_timezone() -> None:
     with pytest.raises(ConfigError, match="STOPMO_TIMEZONE: expected a time zone"):
         load_settings(None, environ={"STOPMO_TIMEZONE": "Mars/Olympus"})
+
+
+def test_missing_logo_and_overlapping_folders(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"title\.festival_logo: no such file"):
+        load_settings(None, environ={"STOPMO_FESTIVAL_LOGO": str(tmp_path / "logo.png")})
+    with pytest.raises(ConfigError, match=r"paths\.work_dir: expected a folder apart"):
+        load_settings(None, environ={"STOPMO_INBOX": "/srv/stopmo",
+                                     "STOPMO_WORK_DIR": "/srv/stopmo/work"})

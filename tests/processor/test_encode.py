@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def test_ffmpeg_args_are_one_invocation_with_the_settings(tmp_path: Path) -> Non
     joined = " ".join(args)
     assert args[0] == "ffmpeg" and args[-1] == "/o/.m.partial"
     assert "-loop 1 -framerate 12 -t 4 -i /t/title.png" in joined
-    assert "-framerate 12 -start_number 0 -i /p/%04d.jpg" in joined
+    assert "-framerate 12 -start_number 0 -reinit_filter 0 -i /p/%04d.jpg" in joined
     assert "-threads 3" in joined and "-movflags +faststart" in joined
     assert "-pix_fmt yuv420p" in joined and "-r 12" in joined
     assert "pad=1280:720:(ow-iw)/2:(oh-ih)/2" in joined
@@ -100,3 +101,19 @@ def test_a_stuck_ffmpeg_is_stopped(tmp_path: Path) -> None:
     with pytest.raises(EncodeError, match="no progress for 2 s"):
         encode(job, nice=0, stall_seconds=2)
     assert list(job.output.parent.iterdir()) == []
+
+
+def test_frames_of_different_sizes_make_one_movie(tmp_path: Path) -> None:
+    require_binary("ffmpeg")
+    from moviepkg.writer import PackageWriter
+
+    writer = PackageWriter.start(tmp_path, "s1")
+    for i in range(6):
+        buf = io.BytesIO()
+        Image.new("RGB", (640, 480) if i % 2 else (320, 200), (40 * i, 0, 0)).save(buf, "JPEG")
+        writer.add_frame(buf.getvalue())
+    writer.finish("mixed", publish=True)
+    title = tmp_path / "title.png"
+    Image.new("RGB", (640, 360)).save(title)
+    info = encode(EncodeJob(title, writer.path, 6, 10, tmp_path / "m.mp4", (640, 360)), nice=0)
+    assert info.frames == 46  # the title card is not replayed when the size changes

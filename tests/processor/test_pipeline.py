@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from moviepkg.record import INDEX_KEY, parse_index, parse_record
 from processor.encode import moov_before_mdat
+from processor.locks import try_lock
 from processor.pipeline import Outcome, Pipeline
 from processor.s3store import S3Store
 from processor.screen import FakeScreen, read_fake_screen
 from processor.state import Step
 from tests.corpus import CORPUS
-from tests.processor.conftest import add_package, ffprobe_json
+from tests.processor.conftest import add_package, ffprobe_json, with_settings
 from tests.services import S3Server
 
 
@@ -151,3 +153,48 @@ def test_publish_to_s3(pipeline: Pipeline, s3_server: S3Server) -> None:
     index = json.loads(client.get_object(Bucket="festival",
                                          Key="jff-2026/" + INDEX_KEY)["Body"].read())
     assert [m["id"] for m in index["movies"]] == [second.name, first.name]
+
+
+def test_a_package_folder_gone_missing_is_quarantined_once(pipeline: Pipeline) -> None:
+    package = add_package(pipeline.settings.inbox)
+    outcome, state = pipeline.receive(package)
+    assert outcome is None and state is not None
+    shutil.rmtree(pipeline.packages_dir / package.name)
+    assert pipeline.advance(package.name) is Outcome.QUARANTINED
+    assert list(pipeline.settings.quarantine_dir.iterdir()) == []  # nothing to move
+    state = pipeline.states.load(package.name)
+    assert state is not None and state.step is Step.QUARANTINED
+    assert "no such folder" in state.last_error
+    assert pipeline.pending(now=1e12) == []
+
+
+def test_inbox_on_another_file_system(pipeline: Pipeline, tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no second file system here")
+    inbox = Path(tempfile.mkdtemp(dir=shm, prefix="stopmo-inbox-"))
+    try:
+        other = with_settings(pipeline, inbox=inbox)
+        good = add_package(inbox)
+        assert run_one(other, good) is Outcome.PUBLISHED
+        assert not good.exists()
+        stray = inbox / "notes.txt"
+        stray.write_text("hello")
+        assert run_one(other, stray) is Outcome.QUARANTINED
+        assert (pipeline.settings.quarantine_dir / "notes.txt" / "notes.txt").read_text() == \
+            "hello"
+        shutil.copytree(other.packages_dir / good.name, good)
+        assert run_one(other, good) is Outcome.DUPLICATE
+        assert not good.exists()
+    finally:
+        shutil.rmtree(inbox)
+
+
+def test_one_process_at_a_time_per_package(pipeline: Pipeline) -> None:
+    package = add_package(pipeline.settings.inbox)
+    outcome, state = pipeline.receive(package)
+    assert outcome is None and state is not None
+    with try_lock(pipeline.settings.work_dir / "locks" / f"{package.name}.lock") as mine:
+        assert mine
+        assert pipeline.advance(package.name) is Outcome.DUPLICATE  # someone else has it
+    assert pipeline.advance(package.name) is Outcome.PUBLISHED
