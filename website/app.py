@@ -1,22 +1,85 @@
-"""The website's application factory."""
+"""The website's application factory: settings, storage, cache, security headers."""
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
 from typing import Any
 
-from flask import Flask
+import redis
+from flask import Flask, Response
+
+from moviepkg.logs import setup_logging
+
+from .catalog import Catalog
+from .storage import Storage, open_storage
+
+log = logging.getLogger("stopmo.website")
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise ValueError(f"{name}: expected a whole number, found {value!r}") from None
+
+
+def settings_from_env() -> dict[str, Any]:
+    """Read the website's settings from the environment (Heroku style)."""
+    return {
+        "STORAGE_URL": os.environ.get("STORAGE_URL", "file:///var/lib/stopmo/work/store"),
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or None,
+        "PRESIGN_SECONDS": _env_int("PRESIGN_SECONDS", 900),
+        "CACHE_SECONDS": _env_int("CACHE_SECONDS", 60),
+        "PAGE_SIZE": _env_int("PAGE_SIZE", 24),
+    }
+
+
+def _redis(url: str) -> redis.Redis | None:
+    if url in ("", "none", "off"):
+        return None  # the cache switched off: every request reads the store
+    # Short timeouts: a Redis that hangs must not hold a visitor for long.
+    return redis.Redis.from_url(url, socket_connect_timeout=0.25, socket_timeout=0.5,
+                                health_check_interval=30)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the website; settings come from STOPMO_* environment variables or test_config."""
+    """Build the website; settings from the environment, or test_config for tests."""
     app = Flask(__name__)
-    app.config.from_mapping(SECRET_KEY="dev")
-    app.config.from_prefixed_env("STOPMO")
+    app.config.update(settings_from_env())
     if test_config:
         app.config.update(test_config)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        if not app.config.get("TESTING"):
+            log.warning("SECRET_KEY is not set: using a random one for this process")
+    if not app.config.get("TESTING"):
+        setup_logging("website")
+    storage: Storage = app.config.get("STORAGE") or open_storage(
+        app.config["STORAGE_URL"], app.config["PUBLIC_BASE_URL"], app.config["PRESIGN_SECONDS"])
+    cache = app.config["REDIS"] if "REDIS" in app.config else _redis(app.config["REDIS_URL"])
+    app.extensions["stopmo.catalog"] = Catalog(storage, cache, max_age=app.config["CACHE_SECONDS"])
+    app.extensions["stopmo.storage"] = storage
+    media_origin = storage.media_origin or ""
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        media = f"'self' {media_origin}".strip()
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'self'; img-src {media} data:; media-src {media}; "
+            "style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
+            "form-action 'self'; frame-ancestors 'none'")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
 
+    from . import api, views
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
     return app

@@ -1,0 +1,195 @@
+"""Read-only access to the published movies: a local folder or an S3 bucket.
+
+The website only reads: its credentials need nothing more than s3:GetObject and
+s3:ListBucket. Video bytes never pass through the app from S3: the browser gets a
+public object URL or a short-lived presigned one.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client  # pragma: no cover
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KEY_RE = re.compile(r"^movies/[a-z0-9][a-z0-9-]{0,62}\.(mp4|jpg|json)$|^movies/index\.json$")
+
+
+class StorageDown(Exception):
+    """The store cannot be reached or refused a read; the message says which key."""
+
+
+def check_key(key: str) -> str:
+    """Allow only the keys the website reads (movies/<id>.mp4|jpg|json, the index)."""
+    if not _KEY_RE.fullmatch(key):
+        raise ValueError(f"not a movie key: {key!r}")
+    return key
+
+
+class Storage(abc.ABC):
+    """Where the website reads records and finds media. Implementations only read."""
+
+    url: str
+
+    @abc.abstractmethod
+    def get_bytes(self, key: str) -> bytes | None:
+        """Return the object's bytes, None if it does not exist; raise StorageDown."""
+
+    @abc.abstractmethod
+    def list_keys(self, prefix: str) -> list[str]:
+        """Return the keys under prefix, sorted; raise StorageDown."""
+
+    @abc.abstractmethod
+    def media_url(self, key: str, download_name: str | None = None) -> str | None:
+        """Return a URL the browser can fetch key from (None: the app serves it itself)."""
+
+    def local_path(self, key: str) -> Path | None:
+        """Return the file of key for a local folder store, else None."""
+        return None
+
+    @property
+    def media_origin(self) -> str | None:
+        """The origin media URLs point at (for the Content-Security-Policy), if not ours."""
+        return None
+
+    def check(self) -> None:
+        """Raise StorageDown if the store cannot be read."""
+        self.list_keys("movies/index")
+
+
+class FolderStorage(Storage):
+    """A local folder laid out like the bucket; the app serves media with Range support."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = root.as_uri()
+
+    def local_path(self, key: str) -> Path | None:
+        """Return the file of key."""
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """Read a file of the store."""
+        path = self.local_path(key)
+        assert path is not None
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageDown(f"{self.url}/{key}: {exc.strerror}") from None
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """List the files under prefix."""
+        if not self.root.is_dir():
+            raise StorageDown(f"{self.url}: no such folder")
+        folder, _, start = prefix.rpartition("/")
+        base = self.root / folder
+        if not base.is_dir():
+            return []
+        return sorted(f"{folder}/{p.name}" if folder else p.name for p in base.iterdir()
+                      if p.is_file() and p.name.startswith(start) and not p.name.startswith("."))
+
+    def media_url(self, key: str, download_name: str | None = None) -> str | None:
+        """The app serves local media itself."""
+        return None
+
+
+class S3Storage(Storage):
+    """An S3 (or S3-compatible) bucket, read with the standard AWS variables."""
+
+    def __init__(self, bucket: str, prefix: str = "", client: S3Client | None = None,
+                 public_base_url: str | None = None, presign_seconds: int = 900) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        self.presign_seconds = presign_seconds
+        self.client = client or _client_from_env()
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """Read one object."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(check_key(key)))
+            data: bytes = response["Body"].read()
+            return data
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise StorageDown(f"{self.url}/{key}: {exc}") from None
+        except BotoCoreError as exc:
+            raise StorageDown(f"{self.url}/{key}: {exc}") from None
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """List the objects under prefix."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        keys: list[str] = []
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(prefix))
+            for page in pages:
+                keys += [item["Key"][strip:] for item in page.get("Contents", [])]
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageDown(f"{self.url}/{prefix}: {exc}") from None
+        return sorted(keys)
+
+    def media_url(self, key: str, download_name: str | None = None) -> str | None:
+        """A public URL, or a presigned one (SigV4); downloads always presigned (attachment)."""
+        key = check_key(key)
+        if self.public_base_url and download_name is None:
+            return f"{self.public_base_url}/{quote(self._key(key))}"
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if download_name is not None:
+            params["ResponseContentDisposition"] = content_disposition(download_name)
+        url: str = self.client.generate_presigned_url("get_object", Params=params,
+                                                      ExpiresIn=self.presign_seconds)
+        return url
+
+    @property
+    def media_origin(self) -> str | None:
+        """Where the browser fetches media from."""
+        sample = self.media_url("movies/index.json") or ""
+        parts = urlsplit(sample)
+        return f"{parts.scheme}://{parts.netloc}" if parts.netloc else None
+
+
+def content_disposition(name: str) -> str:
+    """`attachment` with an ASCII fallback and the UTF-8 name (RFC 6266 / 5987)."""
+    ascii_name = "".join(ch if ch.isascii() and ch.isprintable() and ch not in '"\\/' else "_"
+                         for ch in name) or "movie.mp4"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+
+
+def _client_from_env() -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(signature_version="s3v4", connect_timeout=2, read_timeout=5,
+                    retries={"max_attempts": 2, "mode": "standard"})
+    client: S3Client = boto3.session.Session().client("s3", config=config)
+    return client
+
+
+def open_storage(url: str, public_base_url: str | None = None,
+                 presign_seconds: int = 900) -> Storage:
+    """Open STORAGE_URL: file:///absolute/path or s3://bucket/prefix."""
+    parts = urlsplit(url)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost") and parts.path[:1] == "/":
+        return FolderStorage(Path(unquote(parts.path)))
+    if parts.scheme == "s3" and _BUCKET_RE.fullmatch(parts.netloc):
+        return S3Storage(parts.netloc, parts.path, public_base_url=public_base_url,
+                         presign_seconds=presign_seconds)
+    raise ValueError(f"STORAGE_URL: expected file:///absolute/path or s3://bucket/prefix, "
+                     f"found {url!r}")
