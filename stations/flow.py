@@ -1,0 +1,291 @@
+"""The kiosk's flow as an explicit state machine. It never imports Tk.
+
+attract -> shooting (capture, delete, play, onion skin) -> finish (publish or not)
+-> done (the movie's code) -> attract. Nobody pressing anything while shooting:
+"still there?", then the movie is finished as NOPUBLISH (nothing is thrown away).
+Any unexpected error: the "please call a helper" screen, which recovers.
+
+The flow decides; the kiosk does the slow work. `handle` may return a Command
+(capture a frame, play the movie); the kiosk carries it out and reports back
+with `captured` or `failed`. Time comes from an injected clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from moviepkg.ids import movie_code
+from moviepkg.writer import PackageWriter, unfinished_packages
+
+log = logging.getLogger("stopmo.station.flow")
+
+
+class Action(StrEnum):
+    """What a child can do: each big button (or key) is one action."""
+
+    GO = "go"  # green: start, capture, "yes, publish"
+    UNDO = "undo"  # red: delete the last frame, "no, keep it here"
+    PLAY = "play"  # blue: play the movie so far
+    ONION = "onion"  # white: onion skin on/off
+    FINISH = "finish"  # yellow: the movie is done
+
+
+class Screen(StrEnum):
+    """What the kiosk shows."""
+
+    ATTRACT = "attract"
+    SHOOTING = "shooting"
+    PLAYING = "playing"
+    STILL_THERE = "still-there"
+    FINISH = "finish"
+    DONE = "done"
+    HELP = "help"
+
+
+class Command(StrEnum):
+    """Slow work the kiosk must do for the flow."""
+
+    CAPTURE = "capture"
+    PLAY = "play"
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds of silence before each step (defaults suit five-year-olds and their parents)."""
+
+    still_there: float = 90.0  # shooting, nobody pressed anything: ask
+    give_up: float = 30.0  # after asking: finish the movie as NOPUBLISH
+    finish_choice: float = 60.0  # the publish question unanswered: NOPUBLISH
+    done: float = 45.0  # the code stays up this long
+    help: float = 8.0  # the helper screen recovers by itself after this
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """Everything the UI needs to draw the current screen."""
+
+    screen: Screen
+    frames: int
+    limit: int
+    onion: bool
+    busy: bool
+    code: str | None = None
+    package_id: str | None = None
+    seconds_left: float | None = None  # on "still there?" and other timed screens
+
+
+class Flow:
+    """The kiosk's state; feed it actions and ticks, read `view()`."""
+
+    def __init__(self, outbox: Path, station_id: str, frame_limit: int = 600,
+                 timeouts: Timeouts | None = None, clock: Callable[[], float] | None = None,
+                 fps: int = 10) -> None:
+        import time
+
+        self.outbox = outbox
+        self.station_id = station_id
+        self.frame_limit = frame_limit
+        self.timeouts = timeouts or Timeouts()
+        self.clock = clock or time.monotonic
+        self.fps = fps
+        self.screen = Screen.ATTRACT
+        self.writer: PackageWriter | None = None
+        self.onion = True
+        self.busy = False
+        self.last_code: str | None = None
+        self.last_package: str | None = None
+        self.error = ""
+        self._back_from_play = Screen.SHOOTING
+        self._since = self.clock()
+
+    # --- start-up -------------------------------------------------------------------------
+
+    def resume(self) -> bool:
+        """After a crash: carry on with an unfinished movie, with every frame on disk."""
+        self.outbox.mkdir(parents=True, exist_ok=True)
+        for path in unfinished_packages(self.outbox):
+            if not path.name.startswith(f"{self.station_id}-"):
+                continue
+            try:
+                writer = PackageWriter.reopen(path)
+            except Exception:  # a package we cannot reopen is left for an operator
+                log.exception("cannot reopen %s", path.name)
+                continue
+            if writer.discard_if_empty():
+                continue
+            self.writer = writer
+            self._go(Screen.SHOOTING)
+            log.info("resumed an unfinished movie with %d frames", writer.frame_count,
+                     extra={"package_id": writer.package_id})
+            return True
+        return False
+
+    # --- what happens ---------------------------------------------------------------------
+
+    @property
+    def frames(self) -> int:
+        """Frames captured so far in the current movie."""
+        return self.writer.frame_count if self.writer else 0
+
+    def _go(self, screen: Screen) -> None:
+        self.screen = screen
+        self._since = self.clock()
+
+    def handle(self, action: Action) -> Command | None:
+        """React to a button; return slow work for the kiosk, if any."""
+        try:
+            return self._handle(action)
+        except Exception as exc:
+            self.fail(exc)
+            return None
+
+    def _handle(self, action: Action) -> Command | None:
+        screen = self.screen
+        self._since = self.clock()  # any press proves somebody is there
+        if screen is Screen.ATTRACT:
+            self._start_movie()
+        elif screen is Screen.STILL_THERE:
+            self._go(Screen.SHOOTING)
+        elif screen is Screen.PLAYING:
+            self._go(self._back_from_play)  # any button stops the replay
+        elif screen is Screen.SHOOTING:
+            return self._shooting(action)
+        elif screen is Screen.FINISH:
+            if action in (Action.GO, Action.UNDO):
+                self._finish(publish=action is Action.GO)
+            elif action is Action.PLAY:
+                return self._play(back_to=Screen.FINISH)
+        elif screen in (Screen.DONE, Screen.HELP):
+            self._go(Screen.ATTRACT)
+        return None
+
+    def _shooting(self, action: Action) -> Command | None:
+        if action is Action.GO:
+            if self.busy or self.frames >= self.frame_limit:
+                return None  # a second press while capturing never captures twice
+            self.busy = True
+            return Command.CAPTURE
+        if action is Action.UNDO and self.writer and self.frames and not self.busy:
+            self.writer.delete_last_frame()
+        elif action is Action.ONION:
+            self.onion = not self.onion
+        elif action is Action.PLAY and self.frames and not self.busy:
+            return self._play(back_to=Screen.SHOOTING)
+        elif action is Action.FINISH and not self.busy:
+            if self.frames:
+                self._go(Screen.FINISH)
+            else:
+                self._abandon()
+        return None
+
+    def _play(self, back_to: Screen) -> Command:
+        self._back_from_play = back_to
+        self._go(Screen.PLAYING)
+        return Command.PLAY
+
+    def captured(self, jpeg: bytes) -> int:
+        """The camera delivered a frame: store it (atomically); return its index."""
+        try:
+            assert self.writer is not None
+            index = self.writer.add_frame(jpeg)
+            return index
+        except Exception as exc:
+            self.fail(exc)
+            return -1
+        finally:
+            self.busy = False
+
+    def playback_over(self) -> None:
+        """The replay reached its end: back to where it was started."""
+        if self.screen is Screen.PLAYING:
+            self._go(self._back_from_play)
+
+    def tick(self) -> None:
+        """Let time pass: the idle questions and the screens that time out."""
+        try:
+            self._tick()
+        except Exception as exc:
+            self.fail(exc)
+
+    def _tick(self) -> None:
+        idle = self.clock() - self._since
+        t = self.timeouts
+        if self.screen is Screen.SHOOTING and not self.busy and idle >= t.still_there:
+            self._go(Screen.STILL_THERE)
+        elif self.screen is Screen.STILL_THERE and idle >= t.give_up:
+            log.info("nobody came back: finishing the movie without publishing it")
+            self._finish(publish=False)
+        elif self.screen is Screen.FINISH and idle >= t.finish_choice:
+            self._finish(publish=False)
+        elif self.screen is Screen.DONE and idle >= t.done:
+            self._go(Screen.ATTRACT)
+        elif self.screen is Screen.HELP and idle >= t.help:
+            self._recover()
+
+    def fail(self, exc: BaseException) -> None:
+        """Something unexpected: log the details, show the helper screen."""
+        self.busy = False
+        self.error = f"{type(exc).__name__}: {exc}"
+        log.error("the kiosk hit an error: %s", self.error, exc_info=exc,
+                  extra={"package_id": self.writer.package_id if self.writer else None})
+        self._go(Screen.HELP)
+
+    def _recover(self) -> None:
+        """Leave the helper screen: a movie in progress carries on, frames intact."""
+        self.error = ""
+        self.writer = None
+        self._go(Screen.ATTRACT)
+        self.resume()
+
+    # --- movies ---------------------------------------------------------------------------
+
+    def _start_movie(self) -> None:
+        self.outbox.mkdir(parents=True, exist_ok=True)
+        if self.writer is None and not self.resume():
+            self.writer = PackageWriter.start(self.outbox, self.station_id)
+            log.info("new movie", extra={"package_id": self.writer.package_id})
+        self.onion = True
+        self._go(Screen.SHOOTING)
+
+    def _abandon(self) -> None:
+        if self.writer is not None:
+            self.writer.discard_if_empty()
+        self.writer = None
+        self._go(Screen.ATTRACT)
+
+    def _finish(self, publish: bool) -> None:
+        writer = self.writer
+        if writer is None or not writer.frame_count:
+            self._abandon()
+            return
+        writer.finish(None, publish=publish, fps=self.fps)
+        self.last_package = writer.package_id
+        self.last_code = movie_code(writer.package_id)
+        log.info("movie finished: %d frames, %s", writer.frame_count,
+                 "PUBLISH" if publish else "NOPUBLISH", extra={"package_id": writer.package_id})
+        self.writer = None
+        self._go(Screen.DONE)
+
+    def frame_paths(self) -> list[Path]:
+        """The current movie's frames, in order (for the replay)."""
+        if self.writer is None:
+            return []
+        return [self.writer.path / f"{i:04d}.jpg" for i in range(self.writer.frame_count)]
+
+    def view(self) -> View:
+        """What to draw now."""
+        left = None
+        timeout = {Screen.STILL_THERE: self.timeouts.give_up,
+                   Screen.FINISH: self.timeouts.finish_choice,
+                   Screen.DONE: self.timeouts.done}.get(self.screen)
+        if timeout is not None:
+            left = max(0.0, timeout - (self.clock() - self._since))
+        return View(screen=self.screen, frames=self.frames, limit=self.frame_limit,
+                    onion=self.onion, busy=self.busy,
+                    code=self.last_code if self.screen is Screen.DONE else None,
+                    package_id=self.writer.package_id if self.writer else self.last_package,
+                    seconds_left=left)

@@ -1,0 +1,210 @@
+"""The real Tk kiosk under Xvfb, driven through whole movies by GPIO (MockFactory) and keys."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import tkinter as tk
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from moviepkg.reader import read_package
+from stations.buttons import DEFAULT_PINS, GpioButtons, KeyboardButtons
+from stations.camera import FakeCamera
+from stations.flow import Action, Flow, Screen
+from stations.ui import Kiosk
+from tests.services import XvfbDisplay, require_binary
+
+ARTIFACTS = Path(os.environ.get("STOPMO_SCREENSHOTS", "/tmp/stopmo-station-screens"))
+
+
+@pytest.fixture
+def display(xvfb_display: XvfbDisplay, monkeypatch: pytest.MonkeyPatch) -> XvfbDisplay:
+    monkeypatch.setenv("DISPLAY", xvfb_display.display)
+    return xvfb_display
+
+
+@pytest.fixture
+def root(display: XvfbDisplay) -> Iterator[tk.Tk]:
+    window = tk.Tk()
+    yield window
+    window.destroy()
+
+
+def pump(root: tk.Tk, until: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        root.update()
+        if until():
+            return
+        time.sleep(0.01)
+    raise TimeoutError("the kiosk did not get there")
+
+
+def test_a_movie_by_gpio_buttons(root: tk.Tk, tmp_path: Path, display: XvfbDisplay) -> None:
+    from gpiozero.pins.mock import MockFactory
+
+    factory = MockFactory()
+    try:
+        flow = Flow(tmp_path / "outbox", "st-4", frame_limit=20)
+        kiosk = Kiosk(root, flow, FakeCamera(size=(640, 360), preview_size=(320, 180)),
+                      GpioButtons(DEFAULT_PINS, pin_factory=factory), "https://movies.test",
+                      size=(1024, 640), fullscreen=False, screenshots=tmp_path / "screens")
+        kiosk.start()
+        shots = ARTIFACTS / "gpio"
+        shots.mkdir(parents=True, exist_ok=True)
+
+        def press(action: Action) -> None:
+            pin = factory.pin(DEFAULT_PINS[action])
+            pin.drive_low()
+            time.sleep(0.08)
+            pin.drive_high()
+            time.sleep(0.08)
+
+        def shot(name: str) -> None:
+            for _ in range(5):
+                root.update()
+                time.sleep(0.02)
+            display.screenshot(shots / f"{name}.png")
+
+        pump(root, lambda: kiosk.frames_drawn > 2)
+        shot("1-attract")
+        press(Action.GO)
+        pump(root, lambda: flow.screen is Screen.SHOOTING)
+        for n in range(4):
+            press(Action.GO)
+            pump(root, lambda n=n: flow.frames == n + 1 and not flow.busy)
+        shot("2-shooting")
+        press(Action.UNDO)
+        pump(root, lambda: flow.frames == 3)
+        press(Action.PLAY)
+        pump(root, lambda: flow.screen is Screen.PLAYING)
+        shot("3-playing")
+        pump(root, lambda: flow.screen is Screen.SHOOTING, timeout=5)
+        press(Action.FINISH)
+        pump(root, lambda: flow.screen is Screen.FINISH)
+        shot("4-finish")
+        press(Action.GO)
+        pump(root, lambda: flow.screen is Screen.DONE)
+        shot("5-done")
+        package = read_package(tmp_path / "outbox" / str(flow.last_package))
+        assert package.publish and len(package.frames) == 3
+        assert {p.stem for p in (tmp_path / "screens").glob("*.png")} >= {
+            "attract", "shooting", "playing", "finish", "done"}
+        kiosk.close()
+    finally:
+        factory.reset()
+
+
+def test_a_movie_by_keys_with_xdotool(tmp_path: Path, display: XvfbDisplay) -> None:
+    xdotool = require_binary("xdotool")
+    script = tmp_path / "kiosk.py"
+    script.write_text(f"""
+import tkinter as tk
+from pathlib import Path
+from stations.buttons import KeyboardButtons
+from stations.camera import FakeCamera
+from stations.flow import Flow
+from stations.ui import Kiosk, run
+run(lambda root: Kiosk(root, Flow(Path({str(tmp_path / 'outbox')!r}), "st-5", frame_limit=50),
+                       FakeCamera(size=(640, 360), preview_size=(320, 180)), KeyboardButtons(),
+                       "https://movies.test", size=(1024, 640), fullscreen=False,
+                       screenshots=Path({str(tmp_path / 'screens')!r})))
+""")
+    import sys
+
+    proc = subprocess.Popen([sys.executable, str(script)], env={**os.environ})
+    try:
+        def key(name: str, wait: float = 0.3) -> None:
+            subprocess.run([xdotool, "search", "--sync", "--name", "stopmo", "windowfocus",
+                            "--sync", "key", name], check=True, timeout=10,
+                           env={**os.environ, "DISPLAY": display.display})
+            time.sleep(wait)
+
+        key("space", 1.0)  # attract -> shooting
+        for _ in range(3):
+            key("space", 0.6)
+        key("BackSpace")
+        key("f")
+        key("space", 1.0)  # publish
+        outbox = tmp_path / "outbox"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not list(outbox.glob("*/PUBLISH")):
+            time.sleep(0.1)
+        [flag] = list(outbox.glob("*/PUBLISH"))
+        assert len(read_package(flag.parent).frames) == 2
+        shots = ARTIFACTS / "keys"
+        shutil.copytree(tmp_path / "screens", shots, dirs_exist_ok=True)
+        assert {"attract", "shooting", "finish", "done"} <= {p.stem for p in shots.glob("*.png")}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    _ = KeyboardButtons
+
+
+def test_kill_9_mid_movie_then_resume(tmp_path: Path, display: XvfbDisplay) -> None:
+    import hashlib
+    import signal
+    import sys
+
+    xdotool = require_binary("xdotool")
+    outbox = tmp_path / "outbox"
+    script = tmp_path / "kiosk.py"
+    script.write_text(f"""
+from pathlib import Path
+from stations.buttons import KeyboardButtons
+from stations.camera import FakeCamera
+from stations.flow import Flow
+from stations.ui import Kiosk, run
+run(lambda root: Kiosk(root, Flow(Path({str(outbox)!r}), "st-6"),
+                       FakeCamera(size=(640, 360), preview_size=(320, 180)), KeyboardButtons(),
+                       size=(800, 500), fullscreen=False))
+""")
+
+    def key(name: str) -> None:
+        subprocess.run([xdotool, "search", "--sync", "--name", "stopmo", "windowfocus",
+                        "--sync", "key", name], check=True, timeout=10,
+                       env={**os.environ, "DISPLAY": display.display})
+
+    def frames() -> list[Path]:
+        return sorted(outbox.glob("*/[0-9][0-9][0-9][0-9].jpg"))
+
+    def wait_for(check: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not check():
+            time.sleep(0.05)
+        assert check()
+
+    first = subprocess.Popen([sys.executable, str(script)])
+    try:
+        key("space")  # attract -> shooting
+        for n in range(4):
+            key("space")
+            wait_for(lambda n=n: len(frames()) == n + 1)
+        time.sleep(0.3)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in frames()}
+    assert len(before) == 4
+    second = subprocess.Popen([sys.executable, str(script)])
+    try:
+        time.sleep(1.5)  # it opens straight into the movie it was shooting
+        key("space")
+        wait_for(lambda: len(frames()) == 5)
+        key("f")
+        time.sleep(0.5)
+        key("space")
+        wait_for(lambda: bool(list(outbox.glob("*/PUBLISH"))))
+    finally:
+        second.terminate()
+        second.wait(timeout=10)
+    [package_dir] = [p for p in outbox.iterdir() if p.is_dir()]
+    package = read_package(package_dir)
+    assert len(package.frames) == 5
+    for name, digest in before.items():
+        assert hashlib.sha256((package_dir / name).read_bytes()).hexdigest() == digest
