@@ -1,4 +1,4 @@
-"""`python -m processor process|run|status|retry|reindex`."""
+"""`python -m processor process|run|status|retry|reindex|screen|receive`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from types import FrameType
 
 from moviepkg.logs import setup_logging
 
+from . import receiver
 from .config import Settings, load_settings
 from .encode import Progress
 from .errors import ConfigError, ExitStatus
@@ -60,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     mpv = screen_sub.add_parser("mpv", help="run mpv for the TV with stopmo's command line")
     mpv.add_argument("--window", action="store_true", help="a window instead of fullscreen")
     mpv.add_argument("--vo", help="mpv video output (e.g. null for no display)")
+    receive = sub.add_parser("receive", help="the forced command of a station's SSH key: "
+                             "take one delivery (docs/delivery.md)")
+    receiver.add_arguments(receive)
     return parser
 
 
@@ -109,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         for chatty in ("botocore", "boto3", "urllib3", "s3transfer", "watchdog"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
+    if args.command == "receive":  # run by sshd: everything it needs is on its command line
+        return receiver.main(args)
     try:
         settings = load_settings(args.config)
         settings.work_dir.mkdir(parents=True, exist_ok=True)

@@ -59,6 +59,7 @@ class Kiosk:
         self._last_screen: Screen | None = None
         self._last_live = 0.0
         self._last_notify = 0.0
+        self._due = 0.0
         self._shown: set[Screen] = set()
         self.frames_drawn = 0
         buttons.start(self.post)
@@ -80,6 +81,7 @@ class Kiosk:
     # --- the loop -------------------------------------------------------------------------
 
     def _tick(self) -> None:
+        started = time.monotonic()
         try:
             self._drain()
             self.flow.tick()
@@ -91,8 +93,15 @@ class Kiosk:
                 self._last_notify = now
         except Exception as exc:  # never let the window die: the helper screen instead
             self.flow.fail(exc)
-        self.root.after(1000 // LIVE_FPS if self.flow.screen is not Screen.PLAYING
-                        else 1000 // PLAY_FPS, self._tick)
+        # Keep a steady beat: the next tick is due one period after the last one was due,
+        # not one period after this one's work ended (that would run slow by the work time).
+        period = 1 / (PLAY_FPS if self.flow.screen is Screen.PLAYING else LIVE_FPS)
+        due = self._due + period if self._due else started + period
+        now = time.monotonic()
+        if due < now - period:  # far behind (a slow moment): do not try to catch up
+            due = now
+        self._due = due
+        self.root.after(max(1, round((due - now) * 1000)), self._tick)
 
     def _drain(self) -> None:
         while True:

@@ -1,7 +1,7 @@
 """The harness gives real, working services, and each of them can fail."""
 
 import subprocess
-import tkinter
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -134,17 +134,35 @@ def test_s3_stop_and_restart_on_the_same_port(s3_server: S3Server) -> None:
 # -- Xvfb ------------------------------------------------------------------------
 
 
+# Tk keeps its X connection after destroy(); once this test's Xvfb is gone, the next Tk
+# in the same process would die of an X I/O error. So the window lives in a child process.
+TK_WINDOW = """
+import sys, time, tkinter
+root = tkinter.Tk(screenName=sys.argv[1])
+root.geometry("200x100+0+0")
+root.configure(background="#ff0000")
+deadline = time.monotonic() + 5
+while not root.winfo_viewable() and time.monotonic() < deadline:
+    root.update()
+    time.sleep(0.02)
+root.update()
+print("shown", flush=True)
+sys.stdin.readline()
+root.destroy()
+"""
+
+
 def test_tk_window_shows_up_in_a_screenshot(xvfb_display: XvfbDisplay, tmp_path: Path) -> None:
-    root = tkinter.Tk(screenName=xvfb_display.display)
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", TK_WINDOW, xvfb_display.display],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        root.geometry("200x100+0+0")
-        root.configure(background="#ff0000")
-        root.update()
-        wait_until(root.winfo_viewable, timeout=5, message="the Tk window to map")
-        root.update()
+        assert child.stdout is not None and child.stdout.readline().strip() == "shown"
+        time.sleep(0.2)
         shot = xvfb_display.screenshot(tmp_path / "screen.png")
     finally:
-        root.destroy()
+        child.communicate("\n", timeout=10)
     with Image.open(shot) as image:
         assert image.format == "PNG"
         assert image.size == (1280, 800)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import types
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from PIL import Image
@@ -30,7 +30,7 @@ class FakeArray(bytes):
 class FakePicamera2:
     """Records what the adapter asks of picamera2's Picamera2 class."""
 
-    instances: list[FakePicamera2] = []
+    instances: ClassVar[list[FakePicamera2]] = []
 
     def __init__(self, autofocus: bool = True) -> None:
         self.calls: list[tuple[str, Any]] = []
@@ -47,13 +47,13 @@ class FakePicamera2:
     def start(self) -> None:
         self.calls.append(("start", None))
 
-    def capture_file(self, target: io.BytesIO, format: str) -> None:  # noqa: A002
+    def capture_file(self, target: io.BytesIO, format: str) -> None:
         self.calls.append(("capture_file", format))
         Image.new("RGB", (1920, 1080), (10, 200, 30)).save(target, "JPEG")
 
     def capture_array(self, name: str) -> FakeArray:
         self.calls.append(("capture_array", name))
-        w, h, stride = 640, 360, 640
+        h, stride = 360, 640
         # A mid-grey frame: Y=128, U=V=128 (no colour).
         array = FakeArray(bytes([128]) * (stride * h + 2 * (stride // 2) * (h // 2)))
         array.shape = (h * 3 // 2, stride)

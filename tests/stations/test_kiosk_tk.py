@@ -208,3 +208,29 @@ run(lambda root: Kiosk(root, Flow(Path({str(outbox)!r}), "st-6"),
     assert len(package.frames) == 5
     for name, digest in before.items():
         assert hashlib.sha256((package_dir / name).read_bytes()).hexdigest() == digest
+
+
+def test_the_kiosk_command(tmp_path: Path, display: XvfbDisplay) -> None:
+    import sys
+
+    xdotool = require_binary("xdotool")
+    env = {**os.environ, "STOPMO_STATION_ID": "st-7", "STOPMO_OUTBOX": str(tmp_path / "out"),
+           "STOPMO_CAMERA": "fake", "STOPMO_BUTTONS": "keyboard", "STOPMO_FULLSCREEN": "no",
+           "STOPMO_CAPTURE_SIZE": "640x360"}
+    bad = subprocess.run([sys.executable, "-m", "stations"], capture_output=True, text=True,
+                         env={**env, "STOPMO_CAMERA": "webcam"}, timeout=30)
+    assert bad.returncode == 3
+    assert bad.stderr.strip() == "STOPMO_CAMERA: expected one of picamera2, fake, found 'webcam'"
+    proc = subprocess.Popen([sys.executable, "-m", "stations"], env=env)
+    try:
+        found = subprocess.run([xdotool, "search", "--sync", "--name", "stopmo"],
+                               capture_output=True, text=True, timeout=20, env=env)
+        assert found.returncode == 0 and found.stdout.strip()
+        for name in ("space", "space"):
+            subprocess.run([xdotool, "search", "--sync", "--name", "stopmo", "windowfocus",
+                            "--sync", "key", name], check=True, timeout=10, env=env)
+            time.sleep(0.8)
+        assert len(list((tmp_path / "out").glob("st-7-*/0000.jpg"))) == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,235 @@
+"""The sync agent against a bare `rsync -a` over the same loopback SSH, and a resume.
+
+A 300-frame package of camera-like JPEGs, several runs; each run times the real agent
+(`python -m stations sync --once`: start-up, validation, rsync into staging through the
+restricted key, the receiver's validation and rename, the archive move, the heartbeat)
+and, in-process, one `Agent.deliver` (no start-up, no heartbeat), against a bare
+`rsync -a` of the same folder through the same sshd. Then one delivery is cut off at
+about half-way (ssh killed) and resumed: how many bytes go over the wire again.
+Usage: python bench/delivery.py [--runs 5] [--frames 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))  # tests.services: the throwaway sshd
+
+from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
+
+from moviepkg.writer import PackageWriter  # noqa: E402
+from stations.config import Delivery, Link, Paths, Retention, StationSettings  # noqa: E402
+from stations.sync import Agent  # noqa: E402
+from tests.services import SshServer, generate_keypair, wait_until  # noqa: E402
+
+STATION = "st-1"
+FRAME = re.compile(r"\d{4}\.jpg")
+
+
+def camera_frames(count: int, size: tuple[int, int] = (1920, 1080)) -> list[bytes]:
+    """Camera-like JPEGs: shapes that move a little each frame, plus sensor noise."""
+    rng = random.Random(7)
+    shapes = [(rng.randrange(size[0]), rng.randrange(size[1]), rng.randrange(40, 260),
+               tuple(rng.randrange(256) for _ in range(3))) for _ in range(30)]
+    noises = [Image.effect_noise(size, 30).convert("RGB") for _ in range(4)]
+    frames = []
+    for i in range(count):
+        image = Image.new("RGB", size, (200, 190, 170))
+        draw = ImageDraw.Draw(image)
+        for x, y, r, colour in shapes:
+            x += i * 4
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+        image = Image.blend(image, noises[i % 4], 0.12).filter(ImageFilter.GaussianBlur(0.6))
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=88)
+        frames.append(buffer.getvalue())
+    return frames
+
+
+def write_package(outbox: Path, frames: list[bytes]) -> Path:
+    outbox.mkdir(parents=True, exist_ok=True)
+    writer = PackageWriter.start(outbox, STATION)
+    for frame in frames:
+        writer.add_frame(frame)
+    writer.finish("Benchmark movie", publish=True)
+    return writer.path
+
+
+def config_text(settings: StationSettings) -> str:
+    link, delivery = settings.processor, settings.delivery
+    return "\n".join([
+        "[station]", f'id = "{settings.station_id}"',
+        "[paths]", f'outbox = "{settings.paths.outbox}"', f'sent = "{settings.paths.sent}"',
+        "[processor]", f'host = "{link.host}"', f"port = {link.port}", f'user = "{link.user}"',
+        f'key = "{link.key}"', f'known_hosts = "{link.known_hosts}"',
+        "[delivery]", f"retry_base_seconds = {delivery.retry_base_seconds}",
+        f"bwlimit_kbps = {delivery.bwlimit_kbps}", f"attempts = {delivery.attempts}",
+        "[sent]", "min_free_mb = 0", ""])
+
+
+def descendant(pid: int, name: str) -> int | None:
+    """A process called name below pid (Linux /proc)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    for child in map(int, children):
+        try:
+            if Path(f"/proc/{child}/comm").read_text().strip() == name:
+                return child
+        except OSError:
+            continue
+        if (found := descendant(child, name)) is not None:
+            return found
+    return None
+
+
+class Bench:
+    """A processor inbox behind a throwaway sshd, and a station's folders."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.inbox = root / "inbox"
+        self.inbox.mkdir()
+        self.server = SshServer(root / "sshd")
+        self.key = root / "station_key"
+        public = generate_keypair(self.key, STATION)
+        command = (f"{sys.executable} -m processor receive --station {STATION} "
+                   f"--inbox {self.inbox} --min-free-mb 0")
+        self.server.authorize(f'command="{command}",restrict {public}')
+
+    def settings(self, outbox: Path, **delivery: object) -> StationSettings:
+        return StationSettings(
+            station_id=STATION, paths=Paths(outbox, self.root / "sent"),
+            processor=Link("127.0.0.1", self.server.port, self.server.user, self.key,
+                           self.server.known_hosts),
+            delivery=Delivery(retry_base_seconds=0.2, **delivery),  # type: ignore[arg-type]
+            sent=Retention(min_free_mb=0))
+
+    def fresh_copy(self, package: Path, name: str) -> Path:
+        """The package in a new outbox; the processor's side forgets it (inbox, receipt)."""
+        shutil.rmtree(self.inbox / package.name, ignore_errors=True)
+        (self.inbox / ".received" / package.name).unlink(missing_ok=True)
+        shutil.rmtree(self.root / "sent", ignore_errors=True)
+        outbox = self.root / name
+        shutil.rmtree(outbox, ignore_errors=True)
+        shutil.copytree(package.parent, outbox)
+        return outbox / package.name
+
+    def bare_rsync(self, package: Path, run: int) -> float:
+        target = self.root / f"bare-{run}"
+        started = time.perf_counter()
+        subprocess.run(["rsync", "-a", "-e", self.server.rsync_rsh(), f"{package}/",
+                        f"{self.server.destination}:{target}/"], check=True)
+        took = time.perf_counter() - started
+        shutil.rmtree(target)
+        return took
+
+    def agent_cli(self, package: Path, **delivery: object) -> tuple[float, str, int]:
+        config = self.root / "station.toml"
+        config.write_text(config_text(self.settings(package.parent, **delivery)))
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "stations", "sync", "--once", "--config",
+                               str(config)], capture_output=True, text=True)
+        return time.perf_counter() - started, done.stderr, done.returncode
+
+    def agent_in_process(self, package: Path) -> float:
+        agent = Agent(self.settings(package.parent))
+        started = time.perf_counter()
+        if not agent.deliver(package):
+            raise SystemExit("the in-process delivery did not happen")
+        return time.perf_counter() - started
+
+    def interrupted(self, package: Path, bwlimit_kbps: int) -> dict[str, float]:
+        """Deliver at bwlimit, kill ssh at about half-way, let the agent resume."""
+        config = self.root / "station.toml"
+        config.write_text(config_text(self.settings(package.parent, bwlimit_kbps=bwlimit_kbps,
+                                                    attempts=5)))
+        staged = self.inbox / ".partial" / package.name
+        frames = sum(1 for p in package.iterdir() if FRAME.fullmatch(p.name))
+        size = sum(p.stat().st_size for p in package.iterdir())
+        agent = subprocess.Popen([sys.executable, "-m", "stations", "sync", "--once",
+                                  "--config", str(config)], stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: staged.is_dir() and sum(
+            1 for p in staged.iterdir() if FRAME.fullmatch(p.name)) >= frames // 2,
+            timeout=120, interval=0.01, message="half the frames staged")
+        ssh = descendant(agent.pid, "ssh")
+        if ssh is None:
+            raise SystemExit("no ssh process to cut off")
+        os.kill(ssh, signal.SIGKILL)
+        kept = sum(p.stat().st_size for p in staged.rglob("*") if p.is_file())
+        _, stderr = agent.communicate(timeout=300)
+        if agent.returncode != 0:
+            raise SystemExit(f"the resumed delivery failed:\n{stderr}")
+        records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+        resumed = next(r["bytes_sent"] for r in records if r.get("bytes_sent"))
+        return {"size": size, "kept": kept, "resumed": resumed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--bwlimit", type=int, default=20000,
+                        help="KiB/s for the interrupted delivery, to cut it at half-way")
+    args = parser.parse_args()
+    frames = camera_frames(args.frames)
+    with tempfile.TemporaryDirectory() as tmp:
+        bench = Bench(Path(tmp))
+        original = write_package(Path(tmp) / "original", frames)
+        size = sum(p.stat().st_size for p in original.iterdir())
+        with bench.server:
+            bare, cli, inproc = [], [], []
+            for run in range(args.runs):
+                bare.append(bench.bare_rsync(original, run))
+                took, stderr, code = bench.agent_cli(bench.fresh_copy(original, "outbox"))
+                if code != 0:
+                    raise SystemExit(f"the agent failed:\n{stderr}")
+                cli.append(took)
+                inproc.append(bench.agent_in_process(bench.fresh_copy(original, "outbox")))
+                print(f"run {run + 1}: bare rsync -a {bare[-1]:.2f} s, agent (CLI, end to end) "
+                      f"{cli[-1]:.2f} s, agent deliver (in-process) {inproc[-1]:.2f} s",
+                      flush=True)
+            cut = bench.interrupted(bench.fresh_copy(original, "outbox"), args.bwlimit)
+    sizes = [len(frame) for frame in frames]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, {_rsync_version()}, loopback SSH")
+    print(f"package: {args.frames} frames 1920x1080, {size / 1e6:.1f} MB "
+          f"({min(sizes) // 1000}-{max(sizes) // 1000} KB per frame)")
+    median_bare, median_cli, median_in = map(statistics.median, (bare, cli, inproc))
+    print(f"median bare rsync -a: {median_bare:.2f} s ({size / median_bare / 1e6:.0f} MB/s)")
+    print(f"median agent, CLI end to end: {median_cli:.2f} s, ratio "
+          f"{median_cli / median_bare:.2f} "
+          f"({min(c / b for c, b in zip(cli, bare, strict=True)):.2f}-"
+          f"{max(c / b for c, b in zip(cli, bare, strict=True)):.2f})")
+    print(f"median agent deliver, in-process: {median_in:.2f} s, ratio "
+          f"{median_in / median_bare:.2f}")
+    missing = cut["size"] - cut["kept"]
+    print(f"cut off at {cut['kept'] / cut['size']:.0%} ({cut['kept'] / 1e6:.1f} MB staged, "
+          f"{missing / 1e6:.1f} MB missing): the resumed transfer sent "
+          f"{cut['resumed'] / 1e6:.1f} MB (a full one: {size / 1e6:.1f} MB); sent again: "
+          f"{(cut['resumed'] - missing) / 1e6:+.2f} MB beyond what was missing")
+
+def _rsync_version() -> str:
+    done = subprocess.run(["rsync", "--version"], capture_output=True, text=True, check=True)
+    return done.stdout.splitlines()[0].split("  protocol")[0]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,341 @@
+"""The station kiosk: thumbnail decoding, the preview frame rate under Xvfb, memory over a day.
+
+1. Thumbnail decode of 1920x1080 camera-like JPEGs (q90, noise and shapes, ~370 KB):
+   `stations.thumbs.thumbnail` (JPEG draft mode) against a full decode plus a resize to
+   the same size, the same frames interleaved in the same run; ms per frame and the ratio.
+2. Under Xvfb (1280x800x24), a real `Kiosk` (FakeCamera 1920x1080, keyboard buttons,
+   1280x800 window): the live-view loop rate while shooting (target 15 fps, GO posted
+   through the queue, captures on the worker thread, as in real use), then 600 frames shot
+   straight through the flow and the Kiosk's thumbnail cache, then the 10 fps replay
+   (Action.PLAY through the queue): played frames per second, the time between them, and
+   the time of `Kiosk._draw`. The Tk main loop runs as in `stations.ui.run`.
+3. Resident memory over capture/delete cycles in that Kiosk (capture -> flow.captured ->
+   thumbs.add, then Action.UNDO -> thumbs.drop, the Tk loop running between cycles), with a
+   full thumbnail cache: RSS after 100 and after 1,000 cycles (aim: at most 10 MB growth).
+Usage: python bench/station.py [--frames 600] [--cycles 1000] [--decode-frames 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import itertools
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+import tkinter as tk
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))  # tests.services: the throwaway Xvfb
+
+import PIL  # noqa: E402
+from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
+
+from stations.buttons import KeyboardButtons  # noqa: E402
+from stations.camera import FakeCamera  # noqa: E402
+from stations.flow import Action, Command, Flow, Screen  # noqa: E402
+from stations.thumbs import Thumbnails, thumbnail  # noqa: E402
+from stations.ui import LIVE_FPS, PLAY_FPS, Kiosk  # noqa: E402
+from tests.services import XvfbDisplay  # noqa: E402
+
+FRAME = (1920, 1080)
+WINDOW = (1280, 800)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def photo_frames(count: int, size: tuple[int, int] = FRAME) -> list[bytes]:
+    """Camera-like frames: shapes that move a little each frame, plus sensor noise (q90)."""
+    rng = random.Random(7)
+    shapes = [(rng.randrange(size[0]), rng.randrange(size[1]), rng.randrange(30, 300),
+               tuple(rng.randrange(256) for _ in range(3))) for _ in range(40)]
+    noise = Image.effect_noise(size, 40).convert("RGB")
+    frames = []
+    for i in range(count):
+        image = Image.new("RGB", size, (200, 190, 170))
+        draw = ImageDraw.Draw(image)
+        for x, y, r, colour in shapes:
+            x += i * 5
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+        image = Image.blend(image, noise, 0.18).filter(ImageFilter.GaussianBlur(0.7))
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", quality=90)
+        frames.append(buf.getvalue())
+    return frames
+
+
+def full_decode(jpeg: bytes, size: tuple[int, int]) -> Image.Image:
+    """The slow way: decode every pixel, then resize (Pillow's default filter, bicubic)."""
+    with Image.open(io.BytesIO(jpeg)) as image:
+        image.load()
+        full = image.convert("RGB")
+    return full.resize(size)
+
+
+def rss_mb() -> float:
+    """Resident memory of this process (VmRSS), in MB, after a full collection."""
+    gc.collect()
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit("no VmRSS in /proc/self/status")
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (nearest rank) of values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def ms(values: list[float]) -> str:
+    """p50 / p95 / max of durations in seconds, as milliseconds."""
+    return (f"p50 {pct(values, 50) * 1e3:.1f} ms, p95 {pct(values, 95) * 1e3:.1f} ms, "
+            f"max {max(values) * 1e3:.1f} ms")
+
+
+def rate(stamps: list[float]) -> float:
+    """Events per second over a list of time stamps."""
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
+
+
+def gaps(stamps: list[float]) -> list[float]:
+    """Time between consecutive stamps."""
+    return [b - a for a, b in itertools.pairwise(stamps)]
+
+
+# --- 1. thumbnail decoding ----------------------------------------------------------------
+
+
+def bench_decode(count: int, rounds: int) -> None:
+    frames = photo_frames(count)
+    size = Thumbnails().size  # the Kiosk's thumbnail size
+    out = thumbnail(frames[0], size).size
+    draft: list[float] = []
+    full: list[float] = []
+    for r in range(rounds):
+        for i, jpeg in enumerate(frames):
+            order = (True, False) if (i + r) % 2 == 0 else (False, True)
+            for use_draft in order:  # interleaved, alternating which goes first
+                start = time.perf_counter()
+                image = thumbnail(jpeg, size) if use_draft else full_decode(jpeg, out)
+                took = time.perf_counter() - start
+                assert image.size == out
+                (draft if use_draft else full).append(took)
+    cache = Thumbnails()
+    add: list[float] = []
+    get: list[float] = []
+    for i, jpeg in enumerate(frames):
+        start = time.perf_counter()
+        cache.add(i, jpeg)
+        add.append(time.perf_counter() - start)
+    for _ in range(rounds):
+        for i in range(len(frames)):
+            start = time.perf_counter()
+            cache.get(i)
+            get.append(time.perf_counter() - start)
+    kept = sum(len(cache._frames[i]) for i in range(len(frames))) / len(frames)
+    d, f = statistics.median(draft), statistics.median(full)
+    print(f"1. thumbnail decode, {count} frames {FRAME[0]}x{FRAME[1]} q90 "
+          f"({sum(map(len, frames)) / count / 1e3:.0f} KB each) -> {out[0]}x{out[1]}, "
+          f"{rounds} rounds, median per frame:")
+    print(f"   draft mode (stations.thumbs.thumbnail): {d * 1e3:.1f} ms")
+    print(f"   full decode + resize (open, load, resize): {f * 1e3:.1f} ms")
+    print(f"   ratio full/draft: {f / d:.2f}x")
+    print(f"   Thumbnails.add (draft decode + q{cache.quality} re-encode): "
+          f"{statistics.median(add) * 1e3:.1f} ms; Thumbnails.get (replay decode): "
+          f"{statistics.median(get) * 1e3:.2f} ms; kept thumbnail {kept / 1e3:.0f} KB",
+          flush=True)
+
+
+# --- 2. and 3. the Kiosk under Xvfb -------------------------------------------------------
+
+
+class TimedKiosk(Kiosk):
+    """The real Kiosk, recording when each picture is drawn and how long drawing takes."""
+
+    def __init__(self, root: tk.Tk, flow: Flow, camera: FakeCamera) -> None:
+        self.draws: list[tuple[float, float, Screen, bool]] = []  # start, took, screen, played
+        self.ticks: list[tuple[float, float, Screen]] = []  # start, took, screen before
+        super().__init__(root, flow, camera, KeyboardButtons(), "https://movies.test",
+                         size=WINDOW, fullscreen=False)
+
+    def _tick(self) -> None:
+        screen = self.flow.screen
+        start = time.perf_counter()
+        super()._tick()
+        self.ticks.append((start, time.perf_counter() - start, screen))
+
+    def _draw(self) -> None:
+        screen, index = self.flow.screen, self._play_index
+        start = time.perf_counter()
+        super()._draw()
+        played = screen is Screen.PLAYING and self._play_index > index
+        self.draws.append((start, time.perf_counter() - start, screen, played))
+
+
+def run_loop(root: tk.Tk, until: Callable[[], bool], timeout: float,
+             every: Callable[[], None] | None = None) -> None:
+    """Run Tk's main loop (as the station does) until `until()` holds; check every 5 ms."""
+    deadline = time.monotonic() + timeout
+    timed_out = False
+
+    def check() -> None:
+        nonlocal timed_out
+        if every is not None:
+            every()
+        if until():
+            root.quit()
+        elif time.monotonic() > deadline:
+            timed_out = True
+            root.quit()
+        else:
+            root.after(5, check)
+
+    root.after(5, check)
+    root.mainloop()
+    if timed_out:
+        raise SystemExit(f"the kiosk did not get there in {timeout:.0f} s")
+
+
+def live_rate(kiosk: TimedKiosk, seconds: float, press_every: float | None) -> None:
+    """Run the shooting screen for `seconds`; press GO every `press_every` s if given."""
+    flow = kiosk.flow
+    start_frames = flow.frames
+    begin = time.perf_counter()
+    last_press = begin - (press_every or 0)
+
+    def press() -> None:
+        nonlocal last_press
+        now = time.perf_counter()
+        if press_every is not None and now - last_press >= press_every:
+            kiosk.post(Action.GO)  # as a button does; the capture runs on the worker thread
+            last_press = now
+
+    first = len(kiosk.draws)
+    run_loop(kiosk.root, lambda: time.perf_counter() - begin >= seconds, seconds + 30, press)
+    run_loop(kiosk.root, lambda: not flow.busy and kiosk.inbox.empty(), 30)
+    draws = [d for d in kiosk.draws[first:] if d[2] is Screen.SHOOTING]
+    stamps = [d[0] for d in draws]
+    what = (f"GO every {press_every:.1f} s, {flow.frames - start_frames} captures"
+            if press_every else "no presses")
+    print(f"   live view ({what}): {rate(stamps):.1f} fps (target {LIVE_FPS}); "
+          f"between pictures {ms(gaps(stamps))}; _draw {ms([d[1] for d in draws])}",
+          flush=True)
+
+
+def bench_kiosk(frames: int, cycles: int, live_seconds: float, tmp: Path) -> None:
+    os.environ.pop("NOTIFY_SOCKET", None)  # never ping a real systemd from a benchmark
+    with XvfbDisplay(tmp / "xvfb") as xvfb:
+        os.environ["DISPLAY"] = xvfb.display
+        root = tk.Tk()
+        kiosk: TimedKiosk | None = None
+        try:
+            flow = Flow(tmp / "outbox", "bench", frame_limit=frames)
+            camera = FakeCamera(size=FRAME, preview_size=(640, 360))
+            kiosk = TimedKiosk(root, flow, camera)
+            kiosk.start()
+            run_loop(root, lambda: kiosk is not None and kiosk.frames_drawn > 3, 10)
+            kiosk.post(Action.GO)  # attract -> shooting
+            run_loop(root, lambda: flow.screen is Screen.SHOOTING, 10)
+            print(f"2. Kiosk {WINDOW[0]}x{WINDOW[1]} under Xvfb {xvfb.width}x{xvfb.height}x24, "
+                  f"FakeCamera {FRAME[0]}x{FRAME[1]}, thumbnails "
+                  f"{kiosk.thumbs.size[0]}x{kiosk.thumbs.size[1]}:")
+            live_rate(kiosk, live_seconds, press_every=0.5)
+            live_rate(kiosk, live_seconds / 2, press_every=None)
+
+            start = time.perf_counter()
+            while flow.frames < frames:  # what `_act` + the worker + `_drain` do, minus waits
+                if flow.handle(Action.GO) is not Command.CAPTURE:
+                    raise SystemExit(f"no capture at frame {flow.frames}: {flow.screen}")
+                jpeg = camera.capture()
+                index = flow.captured(jpeg)
+                if index < 0:
+                    raise SystemExit(f"capture failed: {flow.error}")
+                kiosk.thumbs.add(index, jpeg)
+                if index % 10 == 0:
+                    root.update()
+            shot = time.perf_counter() - start
+            print(f"   shot to {flow.frames} frames ({len(kiosk.thumbs)} thumbnails cached) in "
+                  f"{shot:.1f} s", flush=True)
+
+            first, first_tick = len(kiosk.draws), len(kiosk.ticks)
+            kiosk.post(Action.PLAY)
+            run_loop(root, lambda: flow.screen is Screen.PLAYING, 10)
+            run_loop(root, lambda: flow.screen is not Screen.PLAYING, frames / PLAY_FPS * 3)
+            played = [d for d in kiosk.draws[first:] if d[3]]
+            stamps = [d[0] for d in played]
+            between = gaps(stamps)
+            late = sum(1 for g in between if g > 1.5 / PLAY_FPS)
+            print(f"   replay of {frames} frames: {len(played)} played in "
+                  f"{stamps[-1] - stamps[0]:.1f} s = {rate(stamps):.2f} fps (target {PLAY_FPS}, "
+                  f"ideal {(frames - 1) / PLAY_FPS:.1f} s)")
+            print(f"   between played frames {ms(between)}; {late} longer than "
+                  f"{1.5 / PLAY_FPS * 1e3:.0f} ms")
+            print(f"   Kiosk._draw of a played frame {ms([d[1] for d in played])}")
+            work = [t[1] for t in kiosk.ticks[first_tick:] if t[2] is Screen.PLAYING]
+            print(f"   whole _tick while playing {ms(work)}; the next tick is scheduled "
+                  f"{1000 // PLAY_FPS} ms after a tick ends", flush=True)
+
+            # 3. memory: capture/delete cycles with a full cache, the Tk loop running between
+            kiosk._act(Action.UNDO)
+            rss: dict[int, float] = {0: rss_mb()}
+            drawn = kiosk.frames_drawn
+            start = time.perf_counter()
+            for cycle in range(1, cycles + 1):
+                if flow.handle(Action.GO) is not Command.CAPTURE:
+                    raise SystemExit(f"no capture in cycle {cycle}: {flow.screen}")
+                jpeg = camera.capture()
+                index = flow.captured(jpeg)
+                kiosk.thumbs.add(index, jpeg)
+                root.update()
+                kiosk._act(Action.UNDO)  # flow.handle(UNDO) -> delete_last_frame, thumbs.drop
+                root.update()
+                if flow.screen is not Screen.SHOOTING or flow.frames != frames - 1:
+                    raise SystemExit(f"cycle {cycle}: {flow.screen}, {flow.frames} frames")
+                if cycle % 100 == 0:
+                    rss[cycle] = rss_mb()
+            took = time.perf_counter() - start
+            print(f"3. {cycles} capture/delete cycles in the Kiosk at {frames - 1}/{frames} "
+                  f"frames ({took / cycles * 1e3:.0f} ms each, "
+                  f"{kiosk.frames_drawn - drawn} live-view pictures drawn meanwhile):")
+            print("   RSS every 100 cycles (MB): "
+                  + ", ".join(f"{rss[c]:.1f}" for c in sorted(rss)))
+            if 100 in rss and cycles in rss:
+                growth = rss[cycles] - rss[100]
+                print(f"   RSS after 100: {rss[100]:.1f} MB, after {cycles}: {rss[cycles]:.1f} MB,"
+                      f" growth {growth:+.1f} MB (aim <= 10 MB)", flush=True)
+        finally:
+            if kiosk is not None:
+                kiosk.close()
+            root.destroy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=600, help="the movie for the replay")
+    parser.add_argument("--cycles", type=int, default=1000, help="capture/delete cycles")
+    parser.add_argument("--decode-frames", type=int, default=12)
+    parser.add_argument("--decode-rounds", type=int, default=5)
+    parser.add_argument("--live-seconds", type=float, default=6.0)
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {platform.platform()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, Pillow {PIL.__version__}, Tk {tk.TkVersion}",
+          flush=True)
+    began = time.perf_counter()
+    bench_decode(args.decode_frames, args.decode_rounds)
+    with tempfile.TemporaryDirectory(prefix="stopmo-bench-station-") as tmp:
+        bench_kiosk(args.frames, args.cycles, args.live_seconds, Path(tmp))
+    print(f"total {time.perf_counter() - began:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""`python -m stations [sync [--once]]` (also `stopmo-station`): the station's programs.
+
+With no command it runs the kiosk full-screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import signal
+import sys
+from collections.abc import Sequence
+from enum import IntEnum
+from pathlib import Path
+from types import FrameType
+
+from moviepkg.logs import setup_logging
+
+from .config import ConfigError, StationSettings, delivery_problems, load_settings
+from .sync import Agent, AgentBusy, agent_lock
+
+log = logging.getLogger("stopmo.station")
+
+
+class ExitStatus(IntEnum):
+    """What the station commands exit with."""
+
+    OK = 0
+    FAILURE = 1  # something stays undelivered (it is still in the outbox)
+    USAGE = 2
+    CONFIG = 3
+    BUSY = 4  # another sync agent runs on this outbox
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stopmo-station", description="stopmo camera station")
+    parser.add_argument("--config", type=Path, help="TOML settings file "
+                        "(default /etc/stopmo/station.toml if present)")
+    parser.add_argument("--debug", action="store_true", help="log more, show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # none: the kiosk
+    sync = sub.add_parser("sync", help="deliver finished movies to the processor "
+                          "(exit 0 all sent, 1 some stay, 3 bad settings, 4 already running)")
+    sync.add_argument("--once", action="store_true", help="one round (with retries), then "
+                      "exit; without it, run until stopped (systemd)")
+    # Also after the command (`sync --once --config F`); SUPPRESS keeps the value given first.
+    sync.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                      help="TOML settings file (default /etc/stopmo/station.toml if present)")
+    sync.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                      help="log more, show tracebacks")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    setup_logging("station", logging.DEBUG if args.debug else logging.INFO)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return ExitStatus.CONFIG
+    if args.command == "sync":
+        return _sync(settings, args.once, args.debug)
+    return _kiosk(settings, args.debug)
+
+
+def _kiosk(settings: StationSettings, debug: bool) -> int:
+    if not settings.station_id:
+        print("station.id: required (e.g. id = \"st-3\"), or STOPMO_STATION_ID",
+              file=sys.stderr)
+        return ExitStatus.CONFIG
+    from .camera import CameraError
+    from .kiosk import run_kiosk
+
+    try:
+        run_kiosk(settings)
+    except CameraError as exc:
+        log.error("camera: %s", exc)
+        return ExitStatus.FAILURE
+    except Exception as exc:  # e.g. no display: say it in one line
+        if debug:
+            raise
+        log.error("%s: %s", type(exc).__name__, exc)
+        return ExitStatus.FAILURE
+    return ExitStatus.OK
+
+
+def _sync(settings: StationSettings, once: bool, debug: bool) -> int:
+    problems = delivery_problems(settings)
+    problems += [f"{tool}: not installed (apt-get install {package})"
+                 for tool, package in (("rsync", "rsync"), ("ssh", "openssh-client"))
+                 if shutil.which(tool) is None]
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return ExitStatus.CONFIG
+    agent = Agent(settings)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        agent.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        for folder in (settings.paths.outbox, settings.paths.sent):
+            folder.mkdir(parents=True, exist_ok=True)
+        with agent_lock(settings.paths.outbox):
+            if once:
+                return ExitStatus.OK if agent.run_once() else ExitStatus.FAILURE
+            agent.run_forever()
+            return ExitStatus.OK
+    except AgentBusy as exc:
+        print(f"sync: {exc}", file=sys.stderr)
+        return ExitStatus.BUSY
+    except Exception as exc:
+        if debug:
+            raise
+        log.error("%s: %s", type(exc).__name__, exc)
+        return ExitStatus.FAILURE

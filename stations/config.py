@@ -1,0 +1,349 @@
+"""Station settings: defaults, then a TOML file, then the environment; checked once.
+
+Each `[section]` of the file is one frozen dataclass below and each key one row of
+`KEYS`: a later feature (the kiosk's camera and buttons) adds a section class, a field
+on `StationSettings` and its rows, and gets the same checks and messages for free.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from moviepkg.ids import is_station_id
+
+DEFAULT_CONFIG = Path("/etc/stopmo/station.toml")
+
+
+class StationError(Exception):
+    """Base class of the station's own errors."""
+
+
+class ConfigError(StationError):
+    """One or more settings are wrong; each line is `section.key: message`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    """[paths]: where packages wait and where delivered ones are kept for a while."""
+
+    outbox: Path = Path("/var/lib/stopmo/outbox")
+    sent: Path = Path("/var/lib/stopmo/sent")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """[processor]: how to reach the processing unit (SSH key only, host key pinned)."""
+
+    host: str = ""  # required for delivery
+    port: int = 22
+    user: str = "stopmo"
+    key: Path = Path("/etc/stopmo/station_key")
+    known_hosts: Path = Path("/etc/stopmo/known_hosts")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """[delivery]: pace, patience and bandwidth of the sync agent."""
+
+    bwlimit_kbps: int = 0  # 0: no limit; else KiB/s, as rsync --bwlimit counts
+    interval_seconds: float = 30.0  # a full cycle (deliveries, heartbeat, pruning)
+    scan_seconds: float = 2.0  # how often the outbox is looked at for new packages
+    retry_base_seconds: float = 2.0  # first backoff; doubles, with jitter
+    retry_max_seconds: float = 300.0
+    attempts: int = 5  # `sync --once` gives up after this many failed cycles in a row
+    timeout_seconds: int = 60  # rsync --timeout and ssh keep-alive: a stalled link dies
+    connect_timeout_seconds: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """[sent]: how long delivered packages stay on the SD card."""
+
+    retention_days: float = 14.0
+    min_free_mb: int = 500  # below this, sent/ is pruned oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSettings:
+    """[camera]: which camera, and the sizes of its two streams."""
+
+    kind: str = "picamera2"  # or "fake" (chosen here, never as a silent fallback)
+    size: tuple[int, int] = (1920, 1080)  # captures
+    preview_size: tuple[int, int] = (640, 360)  # live view, same field of view
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonSettings:
+    """[buttons]: GPIO pins (BCM numbers) of the big buttons, or the keyboard."""
+
+    kind: str = "gpio"  # or "keyboard"
+    go: int = 17
+    undo: int = 27
+    play: int = 22
+    onion: int = 23
+    finish: int = 24
+    bounce_seconds: float = 0.05
+
+    def pins(self) -> dict[Any, int]:
+        """Action -> pin."""
+        from .flow import Action
+
+        return {Action.GO: self.go, Action.UNDO: self.undo, Action.PLAY: self.play,
+                Action.ONION: self.onion, Action.FINISH: self.finish}
+
+
+@dataclass(frozen=True, slots=True)
+class KioskSettings:
+    """[kiosk]: the movie's limits, the idle timeouts, the website for the QR code."""
+
+    frame_limit: int = 600  # 60 s at 10 fps
+    fps: int = 10
+    still_there_seconds: float = 90.0
+    give_up_seconds: float = 30.0
+    finish_seconds: float = 60.0
+    done_seconds: float = 45.0
+    website_url: str = "http://127.0.0.1:8000"
+    fullscreen: bool = True
+    window_size: tuple[int, int] = (1280, 800)  # when not full-screen
+
+
+@dataclass(frozen=True, slots=True)
+class StationSettings:
+    """Everything a station program needs to know, checked."""
+
+    station_id: str = ""
+    paths: Paths = field(default_factory=Paths)
+    processor: Link = field(default_factory=Link)
+    delivery: Delivery = field(default_factory=Delivery)
+    sent: Retention = field(default_factory=Retention)
+    camera: CameraSettings = field(default_factory=CameraSettings)
+    buttons: ButtonSettings = field(default_factory=ButtonSettings)
+    kiosk: KioskSettings = field(default_factory=KioskSettings)
+
+
+# --- parsers: value from TOML or the environment -> checked value, or ValueError -------------
+
+def _path(value: Any) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a path")
+    if not value.startswith("/"):
+        raise ValueError(f"expected an absolute path, found {value!r}")
+    return Path(value)
+
+
+def _int_range(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if type(value) is not int or not low <= value <= high:
+            raise ValueError(f"expected an integer from {low} to {high}, found {value!r}")
+        return value
+    return parse
+
+
+def _number(low: float, high: float, unit: str) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        try:
+            number = float(value) if not isinstance(value, bool) else float("nan")
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not low < number <= high:
+            raise ValueError(f"expected more than {low:g} and at most {high:g} {unit}, "
+                             f"found {value!r}")
+        return number
+    return parse
+
+
+def _station_id(value: Any) -> str:
+    if not isinstance(value, str) or not is_station_id(value):
+        raise ValueError(f"expected lowercase letters, digits and dashes (at most 41), "
+                         f"found {value!r}")
+    return value
+
+
+def _host(value: Any) -> str:
+    # A name or an address, never something ssh could read as an option or a user.
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}",
+                                                      value):
+        raise ValueError(f"expected a host name or IP address, found {value!r}")
+    return value
+
+
+def _user(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value):
+        raise ValueError(f"expected a user name, found {value!r}")
+    return value
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, found {value!r}")
+        return str(value)
+    return parse
+
+
+def _size(value: Any) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in str(value).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"expected WIDTHxHEIGHT like 1920x1080, found {value!r}") from None
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise ValueError(f"expected sizes from 16x16 to 8192x8192, found {value!r}")
+    return width, height
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, found {value!r}")
+
+
+def _url(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"https?://[^\s]+", value):
+        raise ValueError(f"expected an http(s) URL, found {value!r}")
+    return value.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One setting: where it lives in the file, how it is checked, its environment name."""
+
+    section: str  # the TOML table, also the StationSettings field (but "station")
+    name: str  # the TOML key, also the field of the section's dataclass
+    parse: Callable[[Any], Any]
+    env: str | None = None
+
+    @property
+    def dotted(self) -> str:
+        """`section.key`, as problems are reported."""
+        return f"{self.section}.{self.name}"
+
+
+KEYS: tuple[Key, ...] = (
+    Key("station", "id", _station_id, "STOPMO_STATION_ID"),
+    Key("paths", "outbox", _path, "STOPMO_OUTBOX"),
+    Key("paths", "sent", _path, "STOPMO_SENT_DIR"),
+    Key("processor", "host", _host, "STOPMO_PROCESSOR_HOST"),
+    Key("processor", "port", _int_range(1, 65535), "STOPMO_PROCESSOR_PORT"),
+    Key("processor", "user", _user, "STOPMO_PROCESSOR_USER"),
+    Key("processor", "key", _path, "STOPMO_SSH_KEY"),
+    Key("processor", "known_hosts", _path, "STOPMO_KNOWN_HOSTS"),
+    Key("delivery", "bwlimit_kbps", _int_range(0, 10_000_000), "STOPMO_BWLIMIT_KBPS"),
+    Key("delivery", "interval_seconds", _number(0, 86400, "seconds"), "STOPMO_SYNC_INTERVAL"),
+    Key("delivery", "scan_seconds", _number(0, 3600, "seconds")),
+    Key("delivery", "retry_base_seconds", _number(0, 3600, "seconds"),
+        "STOPMO_RETRY_BASE_SECONDS"),
+    Key("delivery", "retry_max_seconds", _number(0, 86400, "seconds")),
+    Key("delivery", "attempts", _int_range(1, 1000), "STOPMO_SYNC_ATTEMPTS"),
+    Key("delivery", "timeout_seconds", _int_range(5, 3600)),
+    Key("delivery", "connect_timeout_seconds", _int_range(1, 600)),
+    Key("sent", "retention_days", _number(0, 3650, "days"), "STOPMO_RETENTION_DAYS"),
+    Key("sent", "min_free_mb", _int_range(0, 10_000_000), "STOPMO_MIN_FREE_MB"),
+    Key("camera", "kind", _choice("picamera2", "fake"), "STOPMO_CAMERA"),
+    Key("camera", "size", _size, "STOPMO_CAPTURE_SIZE"),
+    Key("camera", "preview_size", _size),
+    Key("buttons", "kind", _choice("gpio", "keyboard"), "STOPMO_BUTTONS"),
+    *(Key("buttons", name, _int_range(0, 53)) for name in ("go", "undo", "play", "onion",
+                                                           "finish")),
+    Key("buttons", "bounce_seconds", _number(0, 1, "seconds")),
+    Key("kiosk", "frame_limit", _int_range(1, 9999), "STOPMO_FRAME_LIMIT"),
+    Key("kiosk", "fps", _int_range(1, 30)),
+    Key("kiosk", "still_there_seconds", _number(0, 3600, "seconds"), "STOPMO_STILL_THERE"),
+    Key("kiosk", "give_up_seconds", _number(0, 3600, "seconds")),
+    Key("kiosk", "finish_seconds", _number(0, 3600, "seconds")),
+    Key("kiosk", "done_seconds", _number(0, 3600, "seconds")),
+    Key("kiosk", "website_url", _url, "STOPMO_WEBSITE_URL"),
+    Key("kiosk", "fullscreen", _bool, "STOPMO_FULLSCREEN"),
+    Key("kiosk", "window_size", _size),
+)
+
+
+def _flatten(doc: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for section, table in doc.items():
+        if not isinstance(table, dict):
+            problems.append(f"{section}: expected a [{section}] table")
+            continue
+        for key, value in table.items():
+            flat[f"{section}.{key}"] = value
+    return flat
+
+
+def load_settings(path: Path | None = None,
+                  environ: Mapping[str, str] | None = None) -> StationSettings:
+    """Read settings; raise ConfigError listing every problem as `section.key: message`."""
+    environ = os.environ if environ is None else environ
+    problems: list[str] = []
+    raw: dict[str, Any] = {}
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    if path is not None:
+        try:
+            raw = _flatten(tomllib.loads(path.read_text(encoding="utf-8")), problems)
+        except OSError as exc:
+            problems.append(f"{path}: cannot read ({exc.strerror})")
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: not valid TOML ({exc})")
+    known = {key.dotted for key in KEYS}
+    problems += [f"{name}: unknown setting" for name in sorted(set(raw) - known)]
+    values: dict[str, dict[str, Any]] = {}
+    for key in KEYS:
+        source, value = key.dotted, raw.get(key.dotted)
+        if key.env is not None and environ.get(key.env, "") != "":
+            source, value = key.env, environ[key.env]
+        if value is None:
+            continue
+        try:
+            values.setdefault(key.section, {})[key.name] = key.parse(value)
+        except ValueError as exc:
+            problems.append(f"{source}: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    settings = StationSettings()
+    station = values.pop("station", {})
+    if "id" in station:
+        settings = replace(settings, station_id=station["id"])
+    for section, changes in values.items():
+        settings = replace(settings, **{section: replace(getattr(settings, section), **changes)})
+    return settings
+
+
+def delivery_problems(settings: StationSettings) -> list[str]:
+    """What stops the sync agent from running with these settings, as `section.key: ...`."""
+    problems = []
+    if not settings.station_id:
+        problems.append("station.id: required (e.g. id = \"st-3\"), or STOPMO_STATION_ID")
+    if not settings.processor.host:
+        problems.append("processor.host: required (the processing unit's address), "
+                        "or STOPMO_PROCESSOR_HOST")
+    for name in ("key", "known_hosts"):
+        file = getattr(settings.processor, name)
+        if not file.is_file():
+            problems.append(f"processor.{name}: no such file {str(file)!r}")
+    paths = settings.paths
+    if paths.sent == paths.outbox or paths.outbox in paths.sent.parents \
+            or paths.sent in paths.outbox.parents:
+        problems.append(f"paths.sent: expected a folder apart from the outbox, found "
+                        f"{str(paths.sent)!r} with outbox {str(paths.outbox)!r}")
+    delivery = settings.delivery
+    if delivery.retry_max_seconds < delivery.retry_base_seconds:
+        problems.append("delivery.retry_max_seconds: expected at least retry_base_seconds "
+                        f"({delivery.retry_base_seconds:g})")
+    return problems
+

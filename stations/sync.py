@@ -1,0 +1,271 @@
+"""The sync agent: deliver every finished package, oldest first, exactly once, losing nothing.
+
+A cycle validates each finished package, sends it (`delivery.Remote`), and only after
+the processor's verified answer moves it to `sent/`; then it sends the heartbeat and
+prunes `sent/`. Link failures end the cycle and back off exponentially with jitter; a
+package the processor refuses waits in the outbox and does not hold up the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moviepkg.errors import IncompletePackage, PackageError
+from moviepkg.ids import split_package_id
+from moviepkg.logs import package_context
+from moviepkg.manifest import MANIFEST_NAME
+from moviepkg.reader import read_package
+from moviepkg.times import utc_now
+
+from .config import StationError, StationSettings
+from .delivery import LinkError, PackageRefused, Remote, Runner, Stopped
+from .heartbeat import Health, encode, status_document
+from .notify import sd_notify
+from .outbox import Outbox
+
+log = logging.getLogger("stopmo.station")
+LOCK_NAME = ".sync.lock"
+
+
+def watchdog_interval() -> float | None:
+    """Half of systemd's WatchdogSec= for this process, or None when there is no watchdog."""
+    usec, pid = os.environ.get("WATCHDOG_USEC", ""), os.environ.get("WATCHDOG_PID", "")
+    if not usec.isdigit() or int(usec) == 0 or (pid and pid != str(os.getpid())):
+        return None
+    return int(usec) / 2e6
+
+
+class AgentBusy(StationError):
+    """Another sync agent already works on this outbox."""
+
+
+@contextlib.contextmanager
+def agent_lock(outbox: Path) -> Iterator[None]:
+    """Hold the outbox's agent lock (flock, released by the kernel if we die) or raise."""
+    path = outbox / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise AgentBusy(f"another sync agent (pid {holder}) holds {path}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+class Backoff:
+    """Exponential backoff with jitter: base, 2x base, 4x ... up to cap, each 50-100 %."""
+
+    def __init__(self, base: float, cap: float,
+                 rng: Callable[[], float] = random.random) -> None:
+        self.base = base
+        self.cap = cap
+        self.rng = rng
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        """The wait before the next try; each call counts one more failure."""
+        delay = min(self.cap, self.base * 2.0 ** min(self.failures, 30))
+        self.failures += 1
+        return delay * (0.5 + self.rng() / 2)
+
+    def reset(self) -> None:
+        """A success: the next failure starts from base again."""
+        self.failures = 0
+
+
+@dataclass(slots=True)
+class CycleResult:
+    """What one cycle did."""
+
+    delivered: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    error: LinkError | None = None
+    stopped: bool = False
+
+
+class Agent:
+    """Deliver a station's outbox to the processor; `run_once` or `run_forever`."""
+
+    def __init__(self, settings: StationSettings, outbox: Outbox | None = None,
+                 rng: Callable[[], float] = random.random) -> None:
+        self.settings = settings
+        self.stopping = threading.Event()
+        self.outbox = outbox or Outbox(settings.paths.outbox, settings.paths.sent)
+        self.watchdog = watchdog_interval()
+        self._last_ping = 0.0
+        self.remote = Remote(settings.processor, settings.delivery,
+                             Runner(self.stopping, tick=self.tick,
+                                    slice_seconds=min(1.0, self.watchdog or 1.0)))
+        delivery = settings.delivery
+        self.backoff = Backoff(delivery.retry_base_seconds, delivery.retry_max_seconds, rng)
+        self.health = Health(started=time.monotonic())
+        self.held: dict[str, float] = {}  # package id -> monotonic time of its next try
+        self.considered: set[str] = set()  # finished packages the last cycle looked at
+
+    def stop(self) -> None:
+        """Finish soon: a running transfer is cut and resumes next time."""
+        self.stopping.set()
+
+    def tick(self) -> None:
+        """Tell systemd's watchdog we are alive, twice per WatchdogSec (else a no-op)."""
+        if self.watchdog is not None and time.monotonic() - self._last_ping >= self.watchdog:
+            self._last_ping = time.monotonic()
+            sd_notify("WATCHDOG=1")
+
+    # --- one cycle ----------------------------------------------------------------------------
+
+    def cycle(self) -> CycleResult:
+        """Deliver what is finished, send the heartbeat, prune sent/."""
+        result = CycleResult()
+        now = time.monotonic()
+        finished = self.outbox.finished()
+        self.considered = {package.name for package in finished}
+        for package in finished:
+            if self.stopping.is_set():
+                break
+            if self.held.get(package.name, 0.0) > now:
+                continue
+            with package_context(package.name):
+                try:
+                    if self.deliver(package):
+                        result.delivered.append(package.name)
+                except PackageRefused as exc:
+                    self._hold(package.name, str(exc))
+                    result.refused.append(package.name)
+                except LinkError as exc:
+                    result.error = exc
+                    break
+                except Stopped:
+                    result.stopped = True
+                    break
+        self.health.last_error = str(result.error) if result.error else None
+        if not self.stopping.is_set() and (result.error is None
+                                           or result.error.kind != "unreachable"):
+            self._heartbeat(result)
+        sent = self.settings.sent
+        self.outbox.prune(sent.retention_days, sent.min_free_mb * 2**20)
+        return result
+
+    def deliver(self, package: Path) -> bool:
+        """Send one package and archive it once verified; False if it is not ready."""
+        parts = split_package_id(package.name)
+        if parts is None or parts[0] != self.settings.station_id:
+            raise PackageRefused(f"not a package of station {self.settings.station_id}: "
+                                 "it stays in the outbox")
+        try:
+            checked = read_package(package)
+        except IncompletePackage:
+            return False
+        except PackageError as exc:
+            raise PackageRefused(f"invalid here ({exc.reason}): {exc}") from None
+        digest = hashlib.sha256((package / MANIFEST_NAME).read_bytes()).hexdigest()
+        log.info("delivering %d frames, %s", len(checked.frames), _size(checked.total_bytes))
+        done = self.remote.deliver(package, digest)
+        self.outbox.archive(package)
+        self.held.pop(package.name, None)
+        self.health.delivered += 1
+        self.health.last_delivery_at = utc_now()
+        sent = "" if done.bytes_sent is None else f", {_size(done.bytes_sent)} sent"
+        log.info("delivered and verified in %.1f s%s%s; moved to sent/", done.seconds, sent,
+                 " (the processor had it already)" if done.again else "",
+                 extra={"bytes_sent": done.bytes_sent})
+        return True
+
+    def _hold(self, package_id: str, why: str) -> None:
+        wait = self.settings.delivery.retry_max_seconds
+        self.held[package_id] = time.monotonic() + wait
+        log.error("%s; it stays in the outbox, next try in %.0f s", why, wait)
+
+    def _heartbeat(self, result: CycleResult) -> None:
+        document = status_document(self.settings.station_id, self.outbox, self.health)
+        try:
+            self.remote.send_status(encode(document))
+        except LinkError as exc:
+            log.warning("%s", exc)
+            result.error = result.error or exc
+        except Stopped:
+            result.stopped = True
+
+    # --- modes --------------------------------------------------------------------------------
+
+    def run_once(self) -> bool:
+        """Cycle until nothing is left to send or `attempts` cycles failed; tell if all went."""
+        failures = 0
+        while True:
+            result = self.cycle()
+            if result.stopped or self.stopping.is_set():
+                return False
+            if result.error is None:
+                names = [path.name for path in self.outbox.finished()]
+                waiting = [name for name in names if self.held.get(name, 0.0) <= time.monotonic()]
+                if waiting and result.delivered:
+                    continue  # finished while we were sending: another cycle
+                refused = [name for name in names if name in self.held]
+                if refused:
+                    log.error("%d packages refused, they stay in the outbox: %s", len(refused),
+                              ", ".join(refused))
+                return not refused and not waiting
+            failures += 1
+            if failures >= self.settings.delivery.attempts:
+                log.error("%s; giving up after %d attempts, %d packages stay in the outbox",
+                          result.error, failures, len(self.outbox.finished()))
+                return False
+            delay = self.backoff.next_delay()
+            log.warning("%s; retrying in %.1f s", result.error, delay,
+                        extra={"retry_in": round(delay, 2), "kind": result.error.kind})
+            if self.stopping.wait(delay):
+                return False
+
+    def run_forever(self) -> None:
+        """Cycle until stopped: every interval, sooner when a package is finished."""
+        sd_notify("READY=1")
+        log.info("sync agent started for %s", self.settings.station_id)
+        while not self.stopping.is_set():
+            try:
+                result = self.cycle()
+            except Exception as exc:  # a failsafe: log, back off, carry on
+                log.exception("cycle failed")
+                result = CycleResult(error=LinkError("internal", f"{type(exc).__name__}: {exc}"))
+            if result.error is not None:
+                delay = self.backoff.next_delay()
+                log.warning("%s; retrying in %.1f s", result.error, delay,
+                            extra={"retry_in": round(delay, 2), "kind": result.error.kind})
+                self._wait(delay, watch=False)
+            else:
+                self.backoff.reset()
+                self._wait(self.settings.delivery.interval_seconds, watch=True)
+        sd_notify("STOPPING=1")
+        log.info("sync agent stopped")
+
+    def _wait(self, seconds: float, watch: bool) -> None:
+        """Sleep, feeding the watchdog; with watch, wake when a new package is finished."""
+        deadline = time.monotonic() + seconds
+        next_scan = time.monotonic() + self.settings.delivery.scan_seconds
+        while (left := deadline - time.monotonic()) > 0:
+            step = min(self.watchdog or 1.0, left, max(0.01, next_scan - time.monotonic()))
+            if self.stopping.wait(step):
+                return
+            self.tick()
+            if watch and time.monotonic() >= next_scan:
+                next_scan = time.monotonic() + self.settings.delivery.scan_seconds
+                if any(path.name not in self.considered for path in self.outbox.finished()):
+                    return
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 100_000 else f"{count / 1e3:.1f} kB"
