@@ -18,10 +18,11 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from moviepkg.notify import sd_notify
+
 from .control import ControlServer
 from .errors import ProcessorError
 from .locks import try_lock
-from .notify import sd_notify
 from .pipeline import Outcome, Pipeline
 from .state import PackageState
 

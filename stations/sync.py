@@ -24,13 +24,13 @@ from moviepkg.errors import IncompletePackage, PackageError
 from moviepkg.ids import split_package_id
 from moviepkg.logs import package_context
 from moviepkg.manifest import MANIFEST_NAME
+from moviepkg.notify import sd_notify
 from moviepkg.reader import read_package
 from moviepkg.times import utc_now
 
 from .config import StationError, StationSettings
 from .delivery import LinkError, PackageRefused, Remote, Runner, Stopped
 from .heartbeat import Health, encode, status_document
-from .notify import sd_notify
 from .outbox import Outbox
 
 log = logging.getLogger("stopmo.station")

@@ -19,10 +19,11 @@ from typing import Any
 
 from PIL import Image, ImageTk
 
+from moviepkg.notify import sd_notify
+
 from .buttons import Buttons, KeyboardButtons
 from .camera import Camera
 from .flow import Action, Command, Flow, Screen
-from .notify import sd_notify
 from .render import Renderer
 from .thumbs import Thumbnails
 

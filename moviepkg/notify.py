@@ -1,4 +1,4 @@
-"""Tell systemd how a station program is doing (Type=notify, WatchdogSec=); no-op elsewhere."""
+"""Tell systemd how a stopmo program is doing (Type=notify, WatchdogSec=); no-op elsewhere."""
 
 from __future__ import annotations
 
