@@ -60,26 +60,35 @@ def done_ids(pipeline: Pipeline) -> list[str]:
 
 def test_a_burst_of_20_is_published_oldest_first_two_at_a_time(pipeline: Pipeline,
                                                                tmp_path: Path) -> None:
-    # A long debounce: the burst must be all there before the first one is taken.
-    counting = CountingPipeline(replace(pipeline.settings, workers=2, debounce_seconds=1.0,
-                                        rescan_seconds=60.0),
-                                pipeline.store,
+    counting = CountingPipeline(replace(pipeline.settings, workers=2), pipeline.store,
                                 pipeline.screen)
-    staging = tmp_path / "staging"
     minutes = list(range(20))
     random.Random(3).shuffle(minutes)
-    made = {add_package(staging, frames=5, minutes=m).name: m for m in minutes}
+    # The burst landed while the processor was down (say, rebooting): all there at start-up.
+    made = {add_package(counting.settings.inbox, frames=5, minutes=m).name: m for m in minutes}
     oldest_first = sorted(made, key=made.get)  # type: ignore[arg-type]
     daemon = Daemon(counting)
     with running(daemon):
-        for name in made:  # all at once, each by one rename, as rsync delivers
-            os.rename(staging / name, counting.settings.inbox / name)
         wait_until(lambda: len(done_ids(counting)) == 20, timeout=120, message="20 done")
     assert list(daemon.dispatched) == oldest_first
     assert sorted(counting.started) == sorted(oldest_first)
     assert counting.most_at_once == 2
     index = counting.store.get_bytes("movies/index.json")
     assert index is not None and all(name.encode() in index for name in made)
+
+
+def test_a_burst_arriving_while_running_is_all_published(pipeline: Pipeline,
+                                                         tmp_path: Path) -> None:
+    counting = CountingPipeline(replace(pipeline.settings, workers=2), pipeline.store,
+                                pipeline.screen)
+    staging = tmp_path / "staging"
+    made = [add_package(staging, frames=5, minutes=m).name for m in range(20)]
+    with running(Daemon(counting)):
+        for name in made:  # all at once, each by one rename, as a delivery does
+            os.rename(staging / name, counting.settings.inbox / name)
+        wait_until(lambda: len(done_ids(counting)) == 20, timeout=120, message="20 done")
+    assert sorted(counting.started) == sorted(made)  # each exactly once
+    assert counting.most_at_once <= 2
 
 
 def test_moved_in_incomplete_and_preexisting_packages(pipeline: Pipeline, tmp_path: Path) -> None:
