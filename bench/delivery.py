@@ -12,11 +12,9 @@ Usage: python bench/delivery.py [--runs 5] [--frames 300]
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
-import random
 import re
 import shutil
 import signal
@@ -31,8 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))  # tests.services: the throwaway sshd
 
-from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
-
+from bench import frames  # noqa: E402
 from moviepkg.writer import PackageWriter  # noqa: E402
 from stations.config import Delivery, Link, Paths, Retention, StationSettings  # noqa: E402
 from stations.sync import Agent  # noqa: E402
@@ -43,23 +40,9 @@ FRAME = re.compile(r"\d{4}\.jpg")
 
 
 def camera_frames(count: int, size: tuple[int, int] = (1920, 1080)) -> list[bytes]:
-    """Camera-like JPEGs: shapes that move a little each frame, plus sensor noise."""
-    rng = random.Random(7)
-    shapes = [(rng.randrange(size[0]), rng.randrange(size[1]), rng.randrange(40, 260),
-               tuple(rng.randrange(256) for _ in range(3))) for _ in range(30)]
-    noises = [Image.effect_noise(size, 30).convert("RGB") for _ in range(4)]
-    frames = []
-    for i in range(count):
-        image = Image.new("RGB", size, (200, 190, 170))
-        draw = ImageDraw.Draw(image)
-        for x, y, r, colour in shapes:
-            x += i * 4
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
-        image = Image.blend(image, noises[i % 4], 0.12).filter(ImageFilter.GaussianBlur(0.6))
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=88)
-        frames.append(buffer.getvalue())
-    return frames
+    """Camera-like JPEGs of about 250 KB."""
+    return frames.camera_frames(count, size, seed=7, shapes=30, radius=(40, 260), step=4,
+                                noise=30, blend=0.12, blur=0.6, noises=4, quality=88)
 
 
 def write_package(outbox: Path, frames: list[bytes]) -> Path:

@@ -8,10 +8,8 @@ Usage: python bench/processor.py [--runs 5] [--frames 100]
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import platform
-import random
 import statistics
 import subprocess
 import sys
@@ -19,10 +17,11 @@ import tempfile
 from pathlib import Path
 
 # This file is named like the package it measures: keep its folder off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))  # bench.frames
 
-from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
-
+from bench.frames import camera_frames  # noqa: E402
 from moviepkg.reader import read_package  # noqa: E402
 from moviepkg.writer import PackageWriter  # noqa: E402
 from processor.encode import TITLE_SECONDS, EncodeJob, ffmpeg_args, low_priority  # noqa: E402
@@ -37,23 +36,8 @@ MEASURE = ("import resource, subprocess, sys, time\n"
 
 
 def photo_frames(count: int, size: tuple[int, int] = (1280, 720)) -> list[bytes]:
-    """Camera-like frames: shapes that move a little each frame, plus sensor noise."""
-    rng = random.Random(5)
-    shapes = [(rng.randrange(size[0]), rng.randrange(size[1]), rng.randrange(30, 200),
-               tuple(rng.randrange(256) for _ in range(3))) for _ in range(25)]
-    noise = Image.effect_noise(size, 25).convert("RGB")
-    frames = []
-    for i in range(count):
-        image = Image.new("RGB", size, (200, 190, 170))
-        draw = ImageDraw.Draw(image)
-        for x, y, r, colour in shapes:
-            x += i * 3
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
-        image = Image.blend(image, noise, 0.15).filter(ImageFilter.GaussianBlur(0.8))
-        buf = io.BytesIO()
-        image.save(buf, "JPEG", quality=90)
-        frames.append(buf.getvalue())
-    return frames
+    """Camera-like frames for this benchmark."""
+    return camera_frames(count, size)
 
 
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, int]:

@@ -25,11 +25,9 @@ from __future__ import annotations
 import argparse
 import bisect
 import contextlib
-import io
 import itertools
 import os
 import platform
-import random
 import resource
 import select
 import shutil
@@ -47,10 +45,11 @@ from pathlib import Path
 from typing import Any
 
 # bench/processor.py would shadow the `processor` package: keep this folder off the path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))  # bench.frames
 
-from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
-
+from bench.frames import camera_frames  # noqa: E402
 from moviepkg.writer import PackageWriter  # noqa: E402
 from processor.encode import EncodeJob, encode  # noqa: E402
 from processor.mpv_ipc import Event, MpvError, MpvIpc  # noqa: E402
@@ -75,23 +74,8 @@ POLL_SECONDS = 0.1
 
 
 def photo_frames(count: int, seed: int = 5, size: tuple[int, int] = SIZE) -> list[bytes]:
-    """Camera-like frames (as bench/processor.py): shapes that move a little, sensor noise."""
-    rng = random.Random(seed)
-    shapes = [(rng.randrange(size[0]), rng.randrange(size[1]), rng.randrange(30, 200),
-               tuple(rng.randrange(256) for _ in range(3))) for _ in range(25)]
-    noise = Image.effect_noise(size, 25).convert("RGB")
-    frames = []
-    for i in range(count):
-        image = Image.new("RGB", size, (200, 190, 170))
-        draw = ImageDraw.Draw(image)
-        for x, y, r, colour in shapes:
-            x += i * 3
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
-        image = Image.blend(image, noise, 0.15).filter(ImageFilter.GaussianBlur(0.8))
-        buf = io.BytesIO()
-        image.save(buf, "JPEG", quality=90)
-        frames.append(buf.getvalue())
-    return frames
+    """Camera-like frames (the same mix as bench/processor.py)."""
+    return camera_frames(count, size, seed=seed)
 
 
 def write_package(outbox: Path, frames: list[bytes], title: str) -> Path:

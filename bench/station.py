@@ -23,7 +23,6 @@ import io
 import itertools
 import os
 import platform
-import random
 import statistics
 import sys
 import tempfile
@@ -37,8 +36,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))  # tests.services: the throwaway Xvfb
 
 import PIL  # noqa: E402
-from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
+from PIL import Image  # noqa: E402
 
+from bench.frames import camera_frames  # noqa: E402
 from stations.buttons import KeyboardButtons  # noqa: E402
 from stations.camera import FakeCamera  # noqa: E402
 from stations.flow import Action, Command, Flow, Screen  # noqa: E402
@@ -54,23 +54,9 @@ WINDOW = (1280, 800)
 
 
 def photo_frames(count: int, size: tuple[int, int] = FRAME) -> list[bytes]:
-    """Camera-like frames: shapes that move a little each frame, plus sensor noise (q90)."""
-    rng = random.Random(7)
-    shapes = [(rng.randrange(size[0]), rng.randrange(size[1]), rng.randrange(30, 300),
-               tuple(rng.randrange(256) for _ in range(3))) for _ in range(40)]
-    noise = Image.effect_noise(size, 40).convert("RGB")
-    frames = []
-    for i in range(count):
-        image = Image.new("RGB", size, (200, 190, 170))
-        draw = ImageDraw.Draw(image)
-        for x, y, r, colour in shapes:
-            x += i * 5
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
-        image = Image.blend(image, noise, 0.18).filter(ImageFilter.GaussianBlur(0.7))
-        buf = io.BytesIO()
-        image.save(buf, "JPEG", quality=90)
-        frames.append(buf.getvalue())
-    return frames
+    """Camera-like 1080p frames of about 380 KB (q90)."""
+    return camera_frames(count, size, seed=7, shapes=40, radius=(30, 300), step=5, noise=40,
+                         blend=0.18, blur=0.7)
 
 
 def full_decode(jpeg: bytes, size: tuple[int, int]) -> Image.Image:
