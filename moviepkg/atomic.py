@@ -17,6 +17,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def fsync_file(path: Path) -> None:
+    """Flush a file's content to disk (opened without following a link)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def temp_name(final: Path) -> Path:
     """Return a hidden temporary name beside final (recognisable by its prefix)."""
     return final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from moviepkg.atomic import fsync_dir
+from moviepkg.atomic import fsync_dir, fsync_file
 
 from .errors import EncodeError
 
@@ -149,8 +149,7 @@ def encode(job: EncodeJob, nice: int = 10, progress: Progress | None = None,
             raise EncodeError(f"ffmpeg exited with {code}: {' / '.join(message) or 'no message'}")
         info = probe(partial)
         check_movie(info, job)
-        with open(partial, "rb") as fh:  # on disk before any state says "encoded"
-            os.fsync(fh.fileno())
+        fsync_file(partial)  # on disk before any state says "encoded"
         os.replace(partial, job.output)
         fsync_dir(job.output.parent)
     finally:

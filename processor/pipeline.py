@@ -22,7 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from moviepkg.atomic import fsync_dir, write_atomic
+from moviepkg.atomic import fsync_dir, fsync_file, write_atomic
 from moviepkg.errors import IncompletePackage, PackageError
 from moviepkg.ids import is_package_id
 from moviepkg.logs import package_context
@@ -338,10 +338,8 @@ def _copy_regular(source: str, target: str) -> None:
 
 
 def _fsync_file(path: Path) -> None:
-    if path.is_symlink() or not path.is_file():
-        return
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
+    if not path.is_symlink() and path.is_file():
+        fsync_file(path)
 
 
 def _move_or_copy(source: Path, target: Path, keep: bool) -> None:

@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from moviepkg.atomic import fsync_dir, write_atomic
+from moviepkg.atomic import fsync_dir, fsync_file, write_atomic
 from moviepkg.errors import IncompletePackage, PackageError
 from moviepkg.ids import is_station_id, split_package_id
 from moviepkg.logs import package_context, setup_logging
@@ -190,7 +190,7 @@ class Receiver:
             return ExitStatus.INVALID, f"invalid {package_id} {exc.reason}: {exc}"
         digest = _sha256(staged / "MANIFEST")
         for name in os.listdir(staged):  # validated: frames, MANIFEST and the flag only
-            _fsync(staged / name)
+            fsync_file(staged / name)
         fsync_dir(staged)
         target = self.inbox / package_id
         if target.exists():  # delivered before and not taken yet, receipt lost in a crash
@@ -242,14 +242,6 @@ class Receiver:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from moviepkg.atomic import fsync_dir
+from moviepkg.atomic import fsync_dir, fsync_file
 from moviepkg.ids import split_package_id
 from moviepkg.manifest import FLAGS, MANIFEST_NAME
 
@@ -90,11 +90,7 @@ class Outbox:
         shutil.rmtree(temp, ignore_errors=True)
         shutil.copytree(package, temp)
         for name in os.listdir(temp):
-            fd = os.open(temp / name, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_file(temp / name)
         fsync_dir(temp)
         os.rename(temp, target)
         fsync_dir(target.parent)
