@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from moviepkg.settings import absolute_path as _path
+from moviepkg.settings import choice as _choice
+from moviepkg.settings import int_range as _int_range
+from moviepkg.settings import read_toml
 
 from .errors import ConfigError
 
@@ -62,26 +66,6 @@ class Settings:
         return self.work_dir / "quarantine"
 
 
-# TOML section.key -> (settings field, parser); the environment variable for each.
-def _path(value: Any) -> Path:
-    if not isinstance(value, str) or not value:
-        raise ValueError("expected a path")
-    path = Path(value)
-    if not path.is_absolute():
-        raise ValueError(f"expected an absolute path, found {value!r}")
-    return path
-
-
-def _int_range(low: int, high: int) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
-        if type(value) is not int or not low <= value <= high:
-            raise ValueError(f"expected an integer from {low} to {high}, found {value!r}")
-        return value
-    return parse
-
-
 def _seconds(value: Any) -> float:
     try:
         number = float(value)
@@ -115,14 +99,6 @@ def _storage(value: Any) -> str:
     raise ValueError(f"expected file:///absolute/path or s3://bucket/prefix, found {text!r}")
 
 
-def _choice(*allowed: str) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        if value not in allowed:
-            raise ValueError(f"expected one of {', '.join(allowed)}, found {value!r}")
-        return str(value)
-    return parse
-
-
 def _timezone(value: Any) -> str:
     text = _text(value)
     try:
@@ -136,6 +112,7 @@ def _preset(value: Any) -> str:
     return _choice("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")(value)
 
 
+# TOML section.key -> (settings field, parser, environment variable).
 _KEYS: dict[str, tuple[str, Callable[[Any], Any], str | None]] = {
     "paths.inbox": ("inbox", _path, "STOPMO_INBOX"),
     "paths.work_dir": ("work_dir", _path, "STOPMO_WORK_DIR"),
@@ -160,31 +137,11 @@ _KEYS: dict[str, tuple[str, Callable[[Any], Any], str | None]] = {
 }
 
 
-def _flatten(doc: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for section, table in doc.items():
-        if not isinstance(table, dict):
-            problems.append(f"{section}: expected a [{section}] table")
-            continue
-        for key, value in table.items():
-            flat[f"{section}.{key}"] = value
-    return flat
-
-
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read settings; raise ConfigError listing every problem as `section.key: message`."""
     environ = os.environ if environ is None else environ
     problems: list[str] = []
-    raw: dict[str, Any] = {}
-    if path is None and DEFAULT_CONFIG.exists():
-        path = DEFAULT_CONFIG
-    if path is not None:
-        try:
-            raw = _flatten(tomllib.loads(path.read_text(encoding="utf-8")), problems)
-        except OSError as exc:
-            problems.append(f"{path}: cannot read ({exc.strerror})")
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            problems.append(f"{path}: not valid TOML ({exc})")
+    raw = read_toml(path, DEFAULT_CONFIG, problems)
     for key in sorted(set(raw) - set(_KEYS)):
         problems.append(f"{key}: unknown setting")
     values: dict[str, Any] = {}

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from moviepkg.ids import is_station_id
+from moviepkg.settings import absolute_path as _path
+from moviepkg.settings import choice as _choice
+from moviepkg.settings import int_range as _int_range
+from moviepkg.settings import read_toml
 
 DEFAULT_CONFIG = Path("/etc/stopmo/station.toml")
 
@@ -133,24 +136,6 @@ class StationSettings:
 
 # --- parsers: value from TOML or the environment -> checked value, or ValueError -------------
 
-def _path(value: Any) -> Path:
-    if not isinstance(value, str) or not value:
-        raise ValueError("expected a path")
-    if not value.startswith("/"):
-        raise ValueError(f"expected an absolute path, found {value!r}")
-    return Path(value)
-
-
-def _int_range(low: int, high: int) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
-        if type(value) is not int or not low <= value <= high:
-            raise ValueError(f"expected an integer from {low} to {high}, found {value!r}")
-        return value
-    return parse
-
-
 def _number(low: float, high: float, unit: str) -> Callable[[Any], float]:
     def parse(value: Any) -> float:
         try:
@@ -183,14 +168,6 @@ def _user(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value):
         raise ValueError(f"expected a user name, found {value!r}")
     return value
-
-
-def _choice(*allowed: str) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        if value not in allowed:
-            raise ValueError(f"expected one of {', '.join(allowed)}, found {value!r}")
-        return str(value)
-    return parse
 
 
 def _size(value: Any) -> tuple[int, int]:
@@ -274,32 +251,12 @@ KEYS: tuple[Key, ...] = (
 )
 
 
-def _flatten(doc: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for section, table in doc.items():
-        if not isinstance(table, dict):
-            problems.append(f"{section}: expected a [{section}] table")
-            continue
-        for key, value in table.items():
-            flat[f"{section}.{key}"] = value
-    return flat
-
-
 def load_settings(path: Path | None = None,
                   environ: Mapping[str, str] | None = None) -> StationSettings:
     """Read settings; raise ConfigError listing every problem as `section.key: message`."""
     environ = os.environ if environ is None else environ
     problems: list[str] = []
-    raw: dict[str, Any] = {}
-    if path is None and DEFAULT_CONFIG.exists():
-        path = DEFAULT_CONFIG
-    if path is not None:
-        try:
-            raw = _flatten(tomllib.loads(path.read_text(encoding="utf-8")), problems)
-        except OSError as exc:
-            problems.append(f"{path}: cannot read ({exc.strerror})")
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            problems.append(f"{path}: not valid TOML ({exc})")
+    raw = read_toml(path, DEFAULT_CONFIG, problems)
     known = {key.dotted for key in KEYS}
     problems += [f"{name}: unknown setting" for name in sorted(set(raw) - known)]
     values: dict[str, dict[str, Any]] = {}
