@@ -48,6 +48,18 @@ def _parser() -> argparse.ArgumentParser:
                       help="TOML settings file (default /etc/stopmo/station.toml if present)")
     sync.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                       help="log more, show tracebacks")
+    demo = sub.add_parser("demo", help="a scripted station without a screen: shoot movies "
+                          "with the fake camera through the kiosk's own flow (prints one JSON "
+                          "line per movie)")
+    demo.add_argument("--frames", type=int, default=30, help="frames per movie (default 30)")
+    demo.add_argument("--movies", type=int, default=1, help="how many movies (default 1)")
+    demo.add_argument("--nopublish", action="store_true", help="finish with NOPUBLISH "
+                      "(the big screen only, never the website)")
+    then = demo.add_mutually_exclusive_group()
+    then.add_argument("--stay", action="store_true", help="afterwards, stay up until stopped")
+    then.add_argument("--then-kiosk", action="store_true", help="afterwards, run the kiosk")
+    demo.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                      help="TOML settings file (default /etc/stopmo/station.toml if present)")
     return parser
 
 
@@ -63,7 +75,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitStatus.CONFIG
     if args.command == "sync":
         return _sync(settings, args.once, args.debug)
+    if args.command == "demo":
+        return _demo(settings, args)
     return _kiosk(settings, args.debug)
+
+
+def _demo(settings: StationSettings, args: argparse.Namespace) -> int:
+    if not settings.station_id:
+        print("station.id: required (e.g. id = \"st-3\"), or STOPMO_STATION_ID",
+              file=sys.stderr)
+        return ExitStatus.CONFIG
+    if args.frames < 1 or args.movies < 0:
+        print("demo: --frames must be at least 1 and --movies at least 0", file=sys.stderr)
+        return ExitStatus.USAGE
+    from .demo import shoot, wait_for_stop
+
+    for _ in range(args.movies):
+        try:
+            shot = shoot(settings, args.frames, publish=not args.nopublish)
+        except Exception as exc:
+            if args.debug:
+                raise
+            log.error("%s: %s", type(exc).__name__, exc)
+            return ExitStatus.FAILURE
+        print(shot.as_json(), flush=True)
+        log.info("scripted movie finished, code %s", shot.code,
+                 extra={"package_id": shot.package_id})
+    if args.then_kiosk:
+        return _kiosk(settings, args.debug)
+    if args.stay:
+        wait_for_stop()
+    return ExitStatus.OK
 
 
 def _kiosk(settings: StationSettings, debug: bool) -> int:

@@ -10,3 +10,6 @@ timeout = 20
 graceful_timeout = 10
 keepalive = 5
 accesslog = "-"
+# gunicorn >= 25 opens a control socket in ~/.gunicorn by default: two sites on
+# one host (or a test next to a running site) would fight over it.
+control_socket_disable = True
