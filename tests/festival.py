@@ -1,0 +1,196 @@
+"""The local festival (scripts/festival) as a test and benchmark fixture.
+
+It starts the real thing -- supervisord with Redis, sshd, the processor daemon,
+mpv, gunicorn, the sync agent and a scripted station -- under a temporary
+folder and free ports, headless, and gives the test ways to look at it: the
+website's API, the store, mpv's own playlist, the pids of each program.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from processor.mpv_ipc import MpvIpc
+from tests.services import free_port, require_binary, tail, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "festival"
+
+
+class Festival:
+    """scripts/festival, headless, under `var`, on a free web port."""
+
+    def __init__(self, var: Path, frames: int = 20, storage_url: str | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        for binary in ("redis-server", "sshd", "mpv", "ffmpeg", "rsync", "ssh"):
+            require_binary(binary)
+        self.var = var.absolute()
+        self.web_port = free_port()
+        self.url = f"http://127.0.0.1:{self.web_port}"
+        self.log_path = self.var.parent / f"{self.var.name}.log"
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+        env.update(STOPMO_VAR=str(self.var), STOPMO_WEB_PORT=str(self.web_port),
+                   STOPMO_FESTIVAL_HEADLESS="1", STOPMO_FESTIVAL_FRAMES=str(frames),
+                   STOPMO_SUPERVISOR_LOGLEVEL="info")
+        env.pop("STORAGE_URL", None)
+        if storage_url:
+            env["STORAGE_URL"] = storage_url
+        env.update(extra_env or {})
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    # --- life ---------------------------------------------------------------------------
+
+    def start(self) -> Festival:
+        """Start supervisord and wait until every program runs."""
+        self.var.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen([sys.executable, str(SCRIPT)], env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        start_new_session=True)
+        log.close()
+        try:
+            wait_until(lambda: self._alive() and self.all_running(), timeout=60, interval=0.3,
+                       message="every festival program RUNNING")
+            wait_until(lambda: self.get_json("/healthz") is not None, timeout=30, interval=0.2,
+                       message="the website answering")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _alive(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"scripts/festival exited with {self.process.returncode}:\n"
+                               + tail(self.log_path, 60))
+        return True
+
+    def stop(self, timeout: float = 40) -> int | None:
+        """Ctrl-C, as an operator would; return supervisord's exit status."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+            raise
+
+    def __enter__(self) -> Festival:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- supervisord --------------------------------------------------------------------
+
+    def ctl(self, *args: str) -> str:
+        """Run `scripts/festival ctl ARGS` and return its output."""
+        done = subprocess.run([sys.executable, str(SCRIPT), "ctl", *args], env=self.env,
+                              capture_output=True, text=True, timeout=30, check=False)
+        return done.stdout + done.stderr
+
+    def states(self) -> dict[str, tuple[str, int | None]]:
+        """Each program's state and pid, as supervisorctl says."""
+        found: dict[str, tuple[str, int | None]] = {}
+        for line in self.ctl("status").splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[1].isupper():
+                pid = int(parts[3].rstrip(",")) if len(parts) > 3 and parts[2] == "pid" else None
+                found[parts[0]] = (parts[1], pid)
+        return found
+
+    def all_running(self) -> bool:
+        """True when every program runs."""
+        states = self.states()
+        return len(states) >= 7 and all(state == "RUNNING" for state, _ in states.values())
+
+    def pid(self, program: str) -> int:
+        """The running pid of one program."""
+        state, pid = self.states()[program]
+        assert state == "RUNNING" and pid, f"{program} is {state}"
+        return pid
+
+    # --- the station --------------------------------------------------------------------
+
+    def shoot(self, frames: int = 10, publish: bool = True) -> dict[str, Any]:
+        """Shoot one movie with the scripted station (same station, same outbox)."""
+        args = [sys.executable, "-m", "stations", "--config", str(self.var / "station.toml"),
+                "demo", "--frames", str(frames)]
+        if not publish:
+            args.append("--nopublish")
+        done = subprocess.run(args, env=self.env, cwd=ROOT, capture_output=True, text=True,
+                              timeout=120, check=True)
+        shots = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        assert len(shots) == 1, done.stdout + done.stderr
+        return shots[0]
+
+    # --- what people see ----------------------------------------------------------------
+
+    def get_json(self, path: str) -> Any:
+        """GET a JSON document from the website; None when it does not answer 200."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as response:
+                return json.load(response)
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    def website_ids(self, strict: bool = True) -> list[str]:
+        """Ids of the movies the website lists (every page); strict: it must answer."""
+        ids: list[str] = []
+        page = 1
+        while True:
+            doc = self.get_json(f"/api/movies?page={page}")
+            if doc is None:
+                if not strict:
+                    return ids
+                raise AssertionError("the website did not answer /api/movies")
+            ids += [movie["id"] for movie in doc["movies"]]
+            if page >= doc["pages"]:
+                return ids
+            page += 1
+
+    def playlist(self) -> list[str]:
+        """The file names in mpv's own playlist, asked over its IPC socket."""
+        ipc = MpvIpc(str(self.var / "run" / "mpv.sock"))
+        try:
+            ipc.connect(timeout=2)
+            entries = ipc.command("get_property", "playlist")
+        finally:
+            ipc.close()
+        return [str(entry.get("filename", "")) for entry in entries]
+
+    def in_playlist(self, package_id: str) -> bool:
+        """True when mpv's playlist holds this movie."""
+        try:
+            return any(package_id in name for name in self.playlist())
+        except Exception:  # mpv restarting: not there yet
+            return False
+
+    @property
+    def store(self) -> Path:
+        """The folder store (the default STORAGE_URL)."""
+        return self.var / "store"
+
+    def wait_on_website(self, package_id: str, timeout: float = 60) -> float:
+        """Wait until the website lists the movie; return when (time.time())."""
+        wait_until(lambda: package_id in self.website_ids(strict=False), timeout=timeout,
+                   interval=0.1, message=f"{package_id} on the website")
+        return time.time()
+
+    def wait_in_playlist(self, package_id: str, timeout: float = 60) -> float:
+        """Wait until mpv's playlist holds the movie; return when (time.time())."""
+        wait_until(lambda: self.in_playlist(package_id), timeout=timeout, interval=0.05,
+                   message=f"{package_id} in mpv's playlist")
+        return time.time()
