@@ -132,7 +132,8 @@ class Festival:
             args.append("--nopublish")
         done = subprocess.run(args, env=self.env, cwd=ROOT, capture_output=True, text=True,
                               timeout=120, check=True)
-        shots = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        shots: list[dict[str, Any]] = [json.loads(line) for line in done.stdout.splitlines()
+                                       if line.startswith("{")]
         assert len(shots) == 1, done.stdout + done.stderr
         return shots[0]
 
