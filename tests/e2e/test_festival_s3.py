@@ -1,0 +1,31 @@
+"""The local festival publishing to S3 (moto's server) when STORAGE_URL says so."""
+
+from __future__ import annotations
+
+import urllib.request
+from pathlib import Path
+
+from tests.festival import Festival
+from tests.services import S3Server, wait_until
+
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def test_the_festival_publishes_to_s3_and_the_website_streams_from_it(
+        tmp_path: Path, s3_server: S3Server) -> None:
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket="festival")
+    with Festival(tmp_path / "var", frames=12, storage_url="s3://festival/stopmo",
+                  extra_env=s3_server.env()) as festival:
+        wait_until(lambda: festival.website_ids(strict=False), timeout=60, interval=0.2,
+                   message="a movie on the website")
+        [package_id] = festival.website_ids()
+        keys = {obj["Key"] for obj in s3.list_objects_v2(Bucket="festival")["Contents"]}
+        assert {f"stopmo/movies/{package_id}.mp4", f"stopmo/movies/{package_id}.json",
+                "stopmo/movies/index.json"} <= keys
+        assert not (festival.var / "store").exists() or not any(festival.store.rglob("*.mp4"))
+        video = festival.get_json(f"/api/movies/{package_id}")["video_url"]
+        assert video.startswith(s3_server.endpoint_url)  # straight from S3, never proxied
+        with NO_PROXY.open(urllib.request.Request(video, headers={"Range": "bytes=0-7"}),
+                           timeout=10) as response:
+            assert response.status == 206 and response.read()[4:8] == b"ftyp"
