@@ -125,9 +125,16 @@ def test_a_nopublish_movie_reaches_the_screen_only(festival: Festival) -> None:
 
 
 def _children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
-                         text=True, check=False).stdout
-    return [int(x) for x in out.split()]
+    """Child pids, from /proc (no procps on a bare Debian image)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _wait_restarted(festival: Festival, program: str, old_pid: int) -> None:
