@@ -24,7 +24,7 @@ from tests.services import Daemon, require_binary
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "ansible" / "inventory"
 TEMPLATE = ROOT / "ansible" / "roles" / "common" / "templates" / "nftables.conf.j2"
-KINDS = {"station": "st-3", "processor": "processor", "vpn": "vpn"}
+KINDS = {"station": "st-3", "processor": "processor", "vpn": "stopmo-vpn"}
 
 BOX = "10.0.0.100"
 LAN_SOURCE = "10.0.0.50"

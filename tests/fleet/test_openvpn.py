@@ -669,13 +669,13 @@ def test_ssh_config_jumps_through_the_vpn_server():
     assert st3["proxyjump"] == "stopmo-vpn"
     assert st3["port"] == "22"
     jump = ssh_g("stopmo-vpn")
-    assert jump["hostname"] == inventory()["hostvars"]["vpn"]["ansible_host"]
+    assert jump["hostname"] == inventory()["hostvars"]["stopmo-vpn"]["ansible_host"]
     assert "proxyjump" not in jump
 
 
 def test_ssh_config_has_every_host_both_ways():
     base = inventory()["ssh_port_base"]
-    public = inventory()["hostvars"]["vpn"]["ansible_host"]
+    public = inventory()["hostvars"]["stopmo-vpn"]["ansible_host"]
     for name, ip in lan_hosts().items():
         direct = ssh_g(name)
         assert (direct["hostname"], direct["proxyjump"]) == (ip, "stopmo-vpn"), name

@@ -24,7 +24,7 @@ from tests.services import Daemon, generate_keypair, require_binary
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "ansible" / "inventory"
 TEMPLATE = ROOT / "ansible" / "roles" / "common" / "templates" / "sshd_config.j2"
-KINDS = {"station": "st-3", "processor": "processor", "vpn": "vpn"}
+KINDS = {"station": "st-3", "processor": "processor", "vpn": "stopmo-vpn"}
 
 LAN_SOURCE = "10.0.0.50"
 VPN_SOURCE = "10.8.0.50"
@@ -162,7 +162,7 @@ def test_only_the_vpn_server_forwards_and_only_to_the_fleet(configs):
     jump = effective(configs["vpn"], "dana", OUTSIDE_SOURCE)
     assert jump["allowtcpforwarding"] == ["local"]
     permitted = jump["permitopen"][0].split()
-    context = host_context("vpn")
+    context = host_context("stopmo-vpn")
     lan = [
         context["hostvars"][h]["ansible_host"]
         for h in context["groups"]["stations"] + context["groups"]["processors"]

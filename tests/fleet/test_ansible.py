@@ -1,0 +1,703 @@
+"""Ansible: syntax, lint, and real runs into scratch roots on this machine.
+
+The playbooks run for real with the local connection, each host writing into its own
+scratch root (`stopmo_root`), with `stopmo_manage_system=false` so nothing touches this
+machine itself (docs/operations.md, "Scratch runs"). The heavy runs (--check, a first
+run, a second one) happen once per module for a station, the processor and the VPN
+server; each test then checks one aspect of what they left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from processor.config import load_settings as load_processor_settings
+from processor.receiver import Receiver
+from stations.config import load_settings as load_station_settings
+from stations.heartbeat import software_version
+from tests.services import require_binary
+
+REPO = Path(__file__).resolve().parents[2]
+ANSIBLE = REPO / "ansible"
+VENV_BIN = Path(sys.executable).parent
+PLAYBOOKS = ("site.yml", "upgrade-stations.yml")
+HOSTS = ("processor", "st-3", "stopmo-vpn")
+STATION_UNITS = ("stopmo-x.service", "stopmo-station.service", "stopmo-sync.service")
+PROCESSOR_UNITS = ("stopmo-processor.service", "stopmo-screen.service", "stopmo-website.service")
+# The source the playbook packs and the units it deploys: snapshots, so that edits made
+# in the checkout while the tests run cannot change what a second run sees.
+SOURCE_ITEMS = (
+    "pyproject.toml",
+    "README.md",
+    "moviepkg",
+    "stations",
+    "processor",
+    "website",
+    "docs",
+)
+# What a fresh Debian box has already (packages own these folders): a scratch root gets
+# them too, and nothing more, before the first run.
+DEBIAN_FOLDERS = (
+    "etc/ssh",
+    "etc/sudoers.d",
+    "etc/systemd/system",
+    "etc/apt/apt.conf.d",
+    "etc/logrotate.d",
+    "etc/sysctl.d",
+    "etc/openvpn/server",
+    "home",
+)
+# Everything a scratch run skips, and only that: docs/operations.md lists the same tasks.
+SKIPPED_IN_SCRATCH = {
+    "common : Install the packages every box needs",
+    "common : Remove automatic upgrades",
+    "common : Look up the groups that exist on this box",
+    "common : Create the stopmo system user",
+    "common : Create the operators' accounts",
+    "common : Load the nftables policy at boot",
+    "common : Reload sshd",
+    "common : Reload nftables",
+    "common : Restart journald",
+    "app : Install the system packages the program needs",
+    "app : Create the virtualenv",
+    "app : Read what the virtualenv holds",
+    "app : Install stopmo with its extras and their dependencies",
+    "app : Reinstall stopmo itself from the new source",
+    "app : Mark the virtualenv with what it holds",
+    "app : Start the units",
+    "processor : Run Redis for the website's cache",
+    "processor : Restart the processor units",
+    "station : Restart the station units",
+    "vpn : Keep iptables-persistent from saving the current rules at install",
+    "vpn : Install OpenVPN, openssl and iptables-persistent",
+    "vpn : Load the rules at boot and run the OpenVPN server",
+    "vpn : Restart OpenVPN",
+    "vpn : Apply sysctl",
+    "vpn : Load the iptables rules",
+}
+# Skipped because their lists are empty in this inventory, not because of scratch mode.
+SKIPPED_EMPTY_LISTS = {
+    "common : Remove the accounts of former operators",
+    "common : Remove former operators' SSH keys",
+}
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
+    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)\s+"
+    r"skipped=(?P<skipped>\d+)",
+    re.MULTILINE,
+)
+TASK = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+?)\] \*+$")
+SKIPPING = re.compile(r"^skipping: \[(?P<host>[^\]]+)\]$")
+
+
+@dataclass
+class Run:
+    """One ansible-playbook run: its exit status, its output, its PLAY RECAP."""
+
+    returncode: int
+    output: str
+    recap: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, proc: subprocess.CompletedProcess[str]) -> Run:
+        recap = {
+            m["host"]: {
+                key: int(m[key]) for key in ("ok", "changed", "unreachable", "failed", "skipped")
+            }
+            for m in RECAP.finditer(proc.stdout.split("PLAY RECAP", 1)[-1])
+        }
+        return cls(proc.returncode, proc.stdout + proc.stderr, recap)
+
+    def skipped_tasks(self) -> set[str]:
+        """Names of the tasks (and handlers) skipped for at least one host."""
+        skipped, task = set(), ""
+        for line in self.output.splitlines():
+            if (match := TASK.match(line)) is not None:
+                task = match["name"]
+            elif SKIPPING.match(line) is not None:
+                skipped.add(task)
+        return skipped
+
+
+@dataclass
+class Fleet:
+    """The scratch world of this module: roots per host, controller folders, the runs."""
+
+    base: Path
+    runs: dict[str, Run] = field(default_factory=dict)
+
+    def root(self, host: str) -> Path:
+        return self.base / "roots" / host
+
+    @property
+    def keys(self) -> Path:
+        return self.base / "keys"
+
+    @property
+    def build(self) -> Path:
+        return self.base / "build"
+
+    @property
+    def units(self) -> Path:
+        return self.base / "systemd"
+
+    @property
+    def extra_vars(self) -> Path:
+        return self.base / "scratch.yml"
+
+
+def ansible_env(base: Path) -> dict[str, str]:
+    """Environment for ansible-playbook and ansible-lint: every cache and temp under `base`."""
+    for name in ("home", "local-tmp", "remote-tmp", "cache"):
+        (base / name).mkdir(parents=True, exist_ok=True)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
+    env.update(
+        {
+            "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"),
+            "ANSIBLE_HOME": str(base / "home"),
+            "ANSIBLE_LOCAL_TEMP": str(base / "local-tmp"),
+            "ANSIBLE_REMOTE_TEMP": str(base / "remote-tmp"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+            "XDG_CACHE_HOME": str(base / "cache"),
+            "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}:/usr/sbin:/sbin",
+            "NO_COLOR": "1",
+        }
+    )
+    return env
+
+
+def ansible_playbook(
+    base: Path, playbook: str, *args: str, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), playbook, *args],
+        cwd=ANSIBLE,
+        env=ansible_env(base),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def make_fleet(base: Path, hosts: tuple[str, ...]) -> Fleet:
+    """Scratch roots holding Debian's own folders, snapshots of the source and the units."""
+    fleet = Fleet(base)
+    source = base / "src"
+    for item in SOURCE_ITEMS:
+        if (REPO / item).is_dir():
+            shutil.copytree(
+                REPO / item, source / item, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+        else:
+            source.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / item, source / item)
+    shutil.copytree(REPO / "systemd", fleet.units)
+    for host in hosts:
+        for folder in DEBIAN_FOLDERS:
+            (fleet.root(host) / folder).mkdir(parents=True, exist_ok=True)
+    # Templated by Ansible per host: each host writes into its own root.
+    fleet.extra_vars.write_text(
+        json.dumps(
+            {
+                "stopmo_root": f"{base}/roots/{{{{ inventory_hostname }}}}",
+                "stopmo_manage_system": False,
+                "stopmo_keys_dir": str(fleet.keys),
+                "stopmo_build_dir": str(fleet.build),
+                "stopmo_source_dir": str(source),
+                "stopmo_units_dir": str(fleet.units),
+                "ansible_connection": "local",
+                "ansible_become": False,
+                "ansible_python_interpreter": sys.executable,
+            }
+        )
+    )
+    return fleet
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every path under `root` with what it is (for before/after comparisons)."""
+    return {
+        str(path.relative_to(root)): (
+            "dir" if path.is_dir() else f"file {path.stat().st_size} {path.stat().st_mtime_ns}"
+        )
+        for path in sorted(root.rglob("*"))
+    }
+
+
+def mode(path: Path) -> str:
+    return oct(path.stat().st_mode & 0o7777)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
+    """--check, then two real runs of site.yml for a station, the processor and the VPN."""
+    for tool in (
+        "sshd",
+        "ssh-keygen",
+        "nft",
+        "systemctl",
+        "openssl",
+        "openvpn",
+        "iptables-restore",
+    ):
+        require_binary(tool)
+    fleet = make_fleet(tmp_path_factory.mktemp("fleet"), HOSTS)
+    args = ("-e", f"@{fleet.extra_vars}", "--limit", ",".join(HOSTS))
+    before = tree(fleet.base / "roots")
+    fleet.runs["check"] = Run.parse(ansible_playbook(fleet.base, "site.yml", "--check", *args))
+    fleet.runs["check"].recap["untouched"] = {"ok": int(tree(fleet.base / "roots") == before)}
+    for name in ("first", "second"):
+        fleet.runs[name] = Run.parse(ansible_playbook(fleet.base, "site.yml", *args))
+    return fleet
+
+
+# --- static checks ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS)
+def test_syntax_check(playbook: str, tmp_path: Path) -> None:
+    proc = ansible_playbook(tmp_path, playbook, "--syntax-check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def ansible_lint(tmp_path: Path, project: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VENV_BIN / "ansible-lint"), "--nocolor"],
+        cwd=project,
+        env=ansible_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_ansible_lint_production_profile(tmp_path: Path) -> None:
+    proc = ansible_lint(tmp_path, ANSIBLE)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "Profile 'production' was required, and it passed" in output, output
+
+
+def test_ansible_lint_catches_a_violation(tmp_path: Path) -> None:
+    """The lint test can fail: a task without a name or FQCN in a copy of ansible/ fails it."""
+    project = tmp_path / "ansible"
+    shutil.copytree(ANSIBLE, project, ignore=shutil.ignore_patterns(".build", "keys"))
+    with (project / "roles/common/tasks/system.yml").open("a") as tasks:
+        tasks.write("\n- command: echo hello\n")
+    proc = ansible_lint(tmp_path, project)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert "fqcn[action-core]" in output and "name[missing]" in output, output
+
+
+# --- the runs -----------------------------------------------------------------------------
+
+
+def test_check_run_passes_and_changes_nothing(fleet: Fleet) -> None:
+    run = fleet.runs["check"]
+    assert run.returncode == 0, run.output
+    assert set(HOSTS) <= set(run.recap), run.output
+    assert all(run.recap[host]["failed"] == 0 for host in HOSTS), run.output
+    assert run.recap["untouched"]["ok"] == 1, "--check wrote into a scratch root"
+
+
+def test_first_run_succeeds_on_every_host_kind(fleet: Fleet) -> None:
+    run = fleet.runs["first"]
+    assert run.returncode == 0, run.output
+    for host in HOSTS:
+        assert run.recap[host]["failed"] == run.recap[host]["unreachable"] == 0, run.output
+        assert run.recap[host]["changed"] > 10, run.output
+
+
+def test_second_run_changes_nothing(fleet: Fleet) -> None:
+    run = fleet.runs["second"]
+    assert run.returncode == 0, run.output
+    changed = {host: run.recap[host]["changed"] for host in HOSTS}
+    assert changed == dict.fromkeys(HOSTS, 0), run.output
+
+
+def test_scratch_runs_skip_only_the_documented_tasks(fleet: Fleet) -> None:
+    skipped = fleet.runs["first"].skipped_tasks()
+    assert skipped == SKIPPED_IN_SCRATCH | SKIPPED_EMPTY_LISTS
+    runbook = " ".join((REPO / "docs/operations.md").read_text().split())  # lines rewrapped
+    undocumented = [name for name in SKIPPED_IN_SCRATCH if name.split(" : ", 1)[1] not in runbook]
+    assert not undocumented, f"docs/operations.md does not list {undocumented}"
+
+
+# --- what a station got ----------------------------------------------------------------------
+
+
+def test_station_settings_name_the_station_and_the_processor(fleet: Fleet) -> None:
+    path = fleet.root("st-3") / "etc/stopmo/station.toml"
+    assert mode(path) == "0o640"
+    assert tomllib.loads(path.read_text())["station"]["id"] == "st-3"
+    settings = load_station_settings(path, environ={})  # the station's own loader
+    assert settings.station_id == "st-3"
+    assert settings.processor.host == "10.0.0.100"
+    assert settings.processor.key == Path("/etc/stopmo/station_key")
+    assert settings.paths.outbox == Path("/var/lib/stopmo/outbox")
+
+
+def test_station_key_is_private_and_its_public_half_was_collected(fleet: Fleet) -> None:
+    etc = fleet.root("st-3") / "etc/stopmo"
+    assert mode(etc / "station_key") == "0o600"
+    public = (etc / "station_key.pub").read_text().split()
+    assert public[0] == "ssh-ed25519" and public[2] == "st-3"
+    assert (fleet.keys / "st-3.pub").read_text().split() == public
+
+
+def test_station_pins_the_processors_host_key(fleet: Fleet) -> None:
+    host_key = (fleet.root("processor") / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
+    pinned = (fleet.root("st-3") / "etc/stopmo/known_hosts").read_text()
+    assert pinned == f"10.0.0.100 {host_key[0]} {host_key[1]}\n"
+    found = subprocess.run(
+        [
+            "ssh-keygen",
+            "-F",
+            "10.0.0.100",
+            "-f",
+            str(fleet.root("st-3") / "etc/stopmo/known_hosts"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.returncode == 0, found.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "units"), [("st-3", STATION_UNITS), ("processor", PROCESSOR_UNITS)]
+)
+def test_units_are_deployed_unchanged_and_enabled(
+    fleet: Fleet, host: str, units: tuple[str, ...]
+) -> None:
+    system = fleet.root(host) / "etc/systemd/system"
+    for unit in units:
+        assert (system / unit).read_bytes() == (fleet.units / unit).read_bytes(), unit
+        assert (REPO / "systemd" / unit).is_file(), unit
+        assert mode(system / unit) == "0o644"
+        wants = system / "multi-user.target.wants" / unit
+        assert wants.is_symlink() and os.readlink(wants) == f"/etc/systemd/system/{unit}"
+        state = subprocess.run(
+            ["systemctl", f"--root={fleet.root(host)}", "is-enabled", unit],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert state.stdout.strip() == "enabled", state.stdout + state.stderr
+
+
+def test_source_is_unpacked_with_its_bundle_checksum(fleet: Fleet) -> None:
+    src = fleet.root("st-3") / "opt/stopmo/src"
+    snapshot = fleet.base / "src"
+    assert (src / "pyproject.toml").read_bytes() == (snapshot / "pyproject.toml").read_bytes()
+    assert (src / "stations/cli.py").read_bytes() == (snapshot / "stations/cli.py").read_bytes()
+    assert (src / "website/gunicorn_conf.py").is_file()
+    assert not list(src.rglob("__pycache__"))
+    marker = (src / ".bundle-sha256").read_text().strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", marker)
+
+
+# --- what every box got ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_sshd_and_nftables_configs_are_valid(fleet: Fleet, host: str) -> None:
+    root = fleet.root(host)
+    sshd = subprocess.run(
+        ["/usr/sbin/sshd", "-t", "-f", str(root / "etc/ssh/sshd_config")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert sshd.returncode == 0, sshd.stderr
+    assert "PasswordAuthentication no" in (root / "etc/ssh/sshd_config").read_text()
+    nft = subprocess.run(
+        ["nft", "-c", "-f", str(root / "etc/nftables.conf")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert nft.returncode == 0, nft.stderr
+    assert (root / "etc/ssh/ssh_host_ed25519_key").is_file()
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_operators_clock_and_journal(fleet: Fleet, host: str) -> None:
+    root = fleet.root(host)
+    for name in ("dana", "yoni"):
+        keys = root / f"home/{name}/.ssh/authorized_keys"
+        assert mode(keys) == "0o600" and keys.read_text().startswith("ssh-ed25519 ")
+    sudoers = root / "etc/sudoers.d/stopmo-operators"
+    assert mode(sudoers) == "0o440"
+    assert "dana ALL=(ALL:ALL) NOPASSWD: ALL" in sudoers.read_text()
+    assert os.readlink(root / "etc/localtime") == "/usr/share/zoneinfo/Asia/Jerusalem"
+    journald = (root / "etc/systemd/journald.conf.d/stopmo.conf").read_text()
+    assert "Storage=persistent" in journald
+    cap = "100M" if host.startswith("st-") else "200M"  # stations have small SD cards
+    assert f"SystemMaxUse={cap}" in journald
+    periodic = (root / "etc/apt/apt.conf.d/20auto-upgrades").read_text()
+    assert 'APT::Periodic::Unattended-Upgrade "0";' in periodic
+
+
+# --- what the processor got ------------------------------------------------------------------
+
+
+def test_processor_settings_load(fleet: Fleet) -> None:
+    path = fleet.root("processor") / "etc/stopmo/processor.toml"
+    settings = load_processor_settings(path, environ={})  # the processor's own loader
+    assert settings.inbox == Path("/var/lib/stopmo/inbox")
+    assert settings.screen == "mpv"
+    env = (fleet.root("processor") / "etc/stopmo/website.env").read_text()
+    secret = re.search(r"^SECRET_KEY=([0-9a-fA-F]{64})$", env, re.MULTILINE)
+    assert secret is not None, env
+    assert (fleet.root("processor") / "etc/stopmo/website.secret").read_text().strip() == secret[1]
+    assert mode(fleet.root("processor") / "etc/stopmo/website.env") == "0o640"
+
+
+def test_station_key_may_only_run_the_receiver_for_its_own_id(fleet: Fleet, tmp_path: Path) -> None:
+    """The authorized_keys line works: its forced command, run for real, keeps a heartbeat."""
+    root = fleet.root("processor")
+    keys = root / "var/lib/stopmo/.ssh/authorized_keys"
+    assert mode(keys) == "0o600"
+    lines = [line for line in keys.read_text().splitlines() if not line.startswith("#")]
+    station_key = (fleet.root("st-3") / "etc/stopmo/station_key.pub").read_text().split()
+    assert len(lines) == 1, lines
+    options, key_type, key, comment = _split_authorized_key(lines[0])
+    assert options.startswith("restrict,command=")
+    assert [key_type, key, comment] == [station_key[0], station_key[1], "st-3"]
+    (command,) = shlex.split(options.removeprefix("restrict,command="))
+    argv = shlex.split(command)
+    assert argv[:4] == ["/opt/stopmo/venv/bin/stopmo-processor", "receive", "--station", "st-3"]
+    # Run it as sshd would (paths moved into the scratch root, this checkout's program).
+    argv = [str(VENV_BIN / "stopmo-processor")] + [
+        str(root) + arg if arg.startswith("/var/") else arg for arg in argv[1:]
+    ]
+    heartbeat = {"station_id": "st-3", "software_version": "0.1.0"}
+    proc = subprocess.run(
+        argv,
+        input=json.dumps(heartbeat),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SSH_ORIGINAL_COMMAND": "status"},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    kept = json.loads((root / "var/lib/stopmo/inbox/.status/st-3.json").read_text())
+    assert kept["station_id"] == "st-3" and "received_at" in kept
+    other = subprocess.run(
+        argv,
+        input=json.dumps({"station_id": "st-4"}),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SSH_ORIGINAL_COMMAND": "status"},
+        check=False,
+    )
+    assert other.returncode != 0 and "refused" in other.stderr
+
+
+def test_a_checkout_without_the_collected_keys_keeps_the_stations_access(fleet: Fleet) -> None:
+    """Another operator's checkout, without keys/st-N.pub: the processor keeps every line."""
+    keys = fleet.root("processor") / "var/lib/stopmo/.ssh/authorized_keys"
+    before = keys.read_bytes()
+    empty = fleet.base / "no-keys"
+    empty.mkdir()
+    proc = ansible_playbook(
+        fleet.base,
+        "site.yml",
+        "-e",
+        f"@{fleet.extra_vars}",
+        "-e",
+        f"stopmo_keys_dir={empty}",
+        "--limit",
+        "processor",
+        "--tags",
+        "station-keys",
+    )
+    run = Run.parse(proc)
+    assert run.returncode == 0, run.output
+    assert run.recap["processor"]["changed"] == 0, run.output
+    assert keys.read_bytes() == before
+    assert b"--station st-3 " in before
+
+
+def _split_authorized_key(line: str) -> tuple[str, str, str, str]:
+    """Split `options key-type key comment`, where the options hold a quoted command."""
+    match = re.fullmatch(
+        r'(?P<options>\S*?"[^"]*"\S*) (?P<type>\S+) (?P<key>\S+) (?P<comment>\S+)', line
+    )
+    assert match is not None, line
+    return match["options"], match["type"], match["key"], match["comment"]
+
+
+# --- what the VPN server got -----------------------------------------------------------------
+
+
+def openssl(*args: str, cwd: Path) -> str:
+    proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_vpn_pki_signs_server_and_router_for_their_roles(fleet: Fleet) -> None:
+    pki = fleet.root("stopmo-vpn") / "etc/openvpn/server/pki"
+    verified = openssl(
+        "verify",
+        "-CAfile",
+        "ca.crt",
+        "-crl_check",
+        "-CRLfile",
+        "crl.pem",
+        "issued/stopmo-vpn.crt",
+        "issued/stopmo-router.crt",
+        cwd=pki,
+    )
+    assert verified.count(": OK") == 2, verified
+    server = openssl(
+        "x509",
+        "-in",
+        "issued/stopmo-vpn.crt",
+        "-noout",
+        "-subject",
+        "-ext",
+        "extendedKeyUsage",
+        cwd=pki,
+    )
+    assert "CN = stopmo-vpn" in server and "TLS Web Server Authentication" in server
+    router = openssl(
+        "x509",
+        "-in",
+        "issued/stopmo-router.crt",
+        "-noout",
+        "-subject",
+        "-ext",
+        "extendedKeyUsage",
+        cwd=pki,
+    )
+    assert "CN = stopmo-router" in router and "TLS Web Client Authentication" in router
+    assert mode(pki / "private") == "0o700" and mode(pki / "tls-crypt.key") == "0o600"
+    # The router's files, collected for the operator, belong together.
+    client = fleet.build / "router/etc/openvpn/stopmo"
+    assert sorted(p.name for p in client.iterdir()) == [
+        "ca.crt",
+        "stopmo-router.crt",
+        "stopmo-router.key",
+        "tls-crypt.key",
+    ]
+    cert_key = openssl("x509", "-in", "stopmo-router.crt", "-noout", "-pubkey", cwd=client)
+    assert openssl("pkey", "-in", "stopmo-router.key", "-pubout", cwd=client) == cert_key
+
+
+def test_vpn_server_config_rules_and_forwarding(fleet: Fleet) -> None:
+    root = fleet.root("stopmo-vpn")
+    conf = (root / "etc/openvpn/server/stopmo.conf").read_text()
+    assert "ca /etc/openvpn/server/pki/ca.crt" in conf
+    assert (root / "etc/openvpn/server/ccd/stopmo-router").read_text().count("iroute 10.0.0.0")
+    for tool, rules in (("iptables-restore", "rules.v4"), ("ip6tables-restore", "rules.v6")):
+        proc = subprocess.run(
+            [tool, "--test", str(root / "etc/iptables" / rules)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+    assert "--dport 22003" in (root / "etc/iptables/rules.v4").read_text()
+    sysctl = (root / "etc/sysctl.d/60-stopmo-forward.conf").read_text()
+    assert re.search(r"^net\.ipv4\.ip_forward = 1$", sysctl, re.MULTILINE)
+
+
+# --- the rolling upgrade ---------------------------------------------------------------------
+
+
+class HealthyAgents:
+    """Stand-ins for the sync agents of healthy stations: each sends a heartbeat every
+    0.3 s, stored by the processor's real receiver into the scratch inbox."""
+
+    def __init__(self, inbox: Path, stations: tuple[str, ...]) -> None:
+        self.receivers = [Receiver(station, inbox) for station in stations]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            for receiver in self.receivers:
+                document = {
+                    "station_id": receiver.station_id,
+                    "software_version": software_version(),
+                }
+                receiver.take_status(json.dumps(document).encode())
+            self.stop.wait(0.3)
+
+    def __enter__(self) -> HealthyAgents:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+def test_rolling_upgrade_stops_at_the_first_unhealthy_station(tmp_path: Path) -> None:
+    """st-1 reports after its upgrade, st-2's agent never does: st-3 is never touched."""
+    require_binary("ssh-keygen")
+    stations = ("st-1", "st-2", "st-3")
+    fleet = make_fleet(tmp_path, ("processor", *stations))
+    # The processor was set up before (site.yml): its host key, inbox and SSH folder.
+    processor = fleet.root("processor")
+    subprocess.run(["ssh-keygen", "-A", "-f", str(processor)], check=True, capture_output=True)
+    inbox = processor / "var/lib/stopmo/inbox"
+    inbox.mkdir(parents=True)
+    (processor / "var/lib/stopmo/.ssh").mkdir(mode=0o700)
+    # st-2 last reported an hour ago, with the right version: only freshness is missing.
+    Receiver("st-2", inbox).take_status(
+        json.dumps({"station_id": "st-2", "software_version": software_version()}).encode()
+    )
+    stale = inbox / ".status/st-2.json"
+    document = json.loads(stale.read_text())
+    document["received_at"] = (datetime.now(UTC) - timedelta(hours=1)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    stale.write_text(json.dumps(document))
+    with HealthyAgents(inbox, ("st-1", "st-3")):
+        run = Run.parse(
+            ansible_playbook(
+                tmp_path,
+                "upgrade-stations.yml",
+                "-e",
+                f"@{fleet.extra_vars}",
+                "-e",
+                "station_health_retries=3",
+                "-e",
+                "station_health_delay=1",
+                "--limit",
+                ",".join(stations),
+            )
+        )
+
+    assert run.returncode != 0, run.output
+    assert run.recap["st-1"]["failed"] == 0 and run.recap["st-1"]["changed"] > 0, run.output
+    assert re.search(r"st-1 reported at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", run.output)
+    assert run.recap["st-2"]["failed"] == 1, run.output
+    assert "st-2 is not healthy after the upgrade" in run.output
+    # st-3 was never touched: no work in the recap, nothing in its root.
+    assert run.recap.get("st-3", {"ok": 0})["ok"] == 0, run.output
+    assert not (fleet.root("st-3") / "etc/stopmo").exists()
+    assert (fleet.root("st-1") / "etc/stopmo/station.toml").is_file()
+    assert (fleet.root("st-2") / "etc/stopmo/station.toml").is_file()
