@@ -9,74 +9,34 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import jinja2
 import pytest
-import yaml
 
+from tests.fleet.fleet import (
+    BOX,
+    KINDS,
+    LAN_SOURCE,
+    OUTSIDE_SOURCE,
+    ROOT,
+    VPN_SOURCE,
+    render_for_host,
+    require_root,
+    run,
+)
 from tests.services import Daemon, require_binary
 
-ROOT = Path(__file__).resolve().parents[2]
-INVENTORY = ROOT / "ansible" / "inventory"
 TEMPLATE = ROOT / "ansible" / "roles" / "common" / "templates" / "nftables.conf.j2"
-KINDS = {"station": "st-3", "processor": "processor", "vpn": "stopmo-vpn"}
-
-BOX = "10.0.0.100"
-LAN_SOURCE = "10.0.0.50"
-VPN_SOURCE = "10.8.0.50"
-OUTSIDE_SOURCE = "192.0.2.50"
-
-
-# -- the inventory as Ansible sees it -------------------------------------------------------------
-
-
-def host_context(host: str) -> dict:
-    """Return host's variables as Ansible merges them, plus groups/hostvars/group_names."""
-    children = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["children"]
-    groups = {name: list(group["hosts"]) for name, group in children.items()}
-    values: dict = {}
-    for path in sorted((INVENTORY / "group_vars" / "all").glob("*.yml")):
-        values.update(yaml.safe_load(path.read_text()) or {})
-    group_names = sorted(g for g, members in groups.items() if host in members)
-    for group in group_names:
-        path = INVENTORY / "group_vars" / f"{group}.yml"
-        if path.exists():
-            values.update(yaml.safe_load(path.read_text()) or {})
-    for group in children.values():
-        values.update((group["hosts"] or {}).get(host) or {})
-    return {**values, "group_names": group_names, "inventory_hostname": host, "groups": groups}
 
 
 def render(host: str, **overrides: object) -> str:
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True
-    )
-    return env.from_string(TEMPLATE.read_text()).render({**host_context(host), **overrides})
-
-
-def require_root() -> None:
-    """Network namespaces need root: fail under CI, skip elsewhere."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("network namespaces need root")
-        pytest.skip("network namespaces need root")
+    return render_for_host(TEMPLATE, host, **overrides)
 
 
 # -- namespaces -----------------------------------------------------------------------------------
-
-
-def run(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{shlex.join(argv)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
-        )
-    return result
 
 
 def nft(ns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ import jinja2
 import pytest
 import yaml
 
+from tests.fleet.fleet import in_ns, require_root, run
 from tests.services import Daemon, ServiceError, require_binary, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,30 +81,7 @@ def lan_hosts() -> dict[str, str]:
     return hosts
 
 
-def require_root() -> None:
-    """Network namespaces need root: fail under CI, skip elsewhere."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("network namespaces need root")
-        pytest.skip("network namespaces need root")
-
-
 # -- tools ----------------------------------------------------------------------------------------
-
-
-def run(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run a command; on failure show its output."""
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{shlex.join(argv)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
-        )
-    return result
-
-
-def in_ns(ns: str, *argv: str, check: bool = True, timeout: float = 30):
-    """Run a command inside a network namespace."""
-    return run("ip", "netns", "exec", ns, *argv, check=check, timeout=timeout)
 
 
 class Namespaces:

@@ -15,54 +15,26 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import jinja2
 import pytest
-import yaml
 
+from tests.fleet.fleet import (
+    BOX,
+    KINDS,
+    LAN_SOURCE,
+    OUTSIDE_SOURCE,
+    ROOT,
+    VPN_SOURCE,
+    host_context,
+    render_for_host,
+    require_root,
+)
 from tests.services import Daemon, generate_keypair, require_binary
 
-ROOT = Path(__file__).resolve().parents[2]
-INVENTORY = ROOT / "ansible" / "inventory"
 TEMPLATE = ROOT / "ansible" / "roles" / "common" / "templates" / "sshd_config.j2"
-KINDS = {"station": "st-3", "processor": "processor", "vpn": "stopmo-vpn"}
-
-LAN_SOURCE = "10.0.0.50"
-VPN_SOURCE = "10.8.0.50"
-OUTSIDE_SOURCE = "192.0.2.50"
-BOX = "10.0.0.100"
-
-
-# -- the inventory as Ansible sees it -------------------------------------------------------------
-
-
-def host_context(host: str) -> dict:
-    """Return host's variables as Ansible merges them, plus groups/hostvars/group_names."""
-    children = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["children"]
-    groups = {name: list(group["hosts"]) for name, group in children.items()}
-    everyone: dict = {}
-    for path in sorted((INVENTORY / "group_vars" / "all").glob("*.yml")):
-        everyone.update(yaml.safe_load(path.read_text()) or {})
-
-    def merged(name: str) -> dict:
-        group_names = sorted(g for g, members in groups.items() if name in members)
-        values = dict(everyone)
-        for group in group_names:
-            path = INVENTORY / "group_vars" / f"{group}.yml"
-            if path.exists():
-                values.update(yaml.safe_load(path.read_text()) or {})
-        for group in children.values():
-            values.update((group["hosts"] or {}).get(name) or {})
-        return {**values, "group_names": group_names, "inventory_hostname": name}
-
-    hostvars = {name: merged(name) for members in groups.values() for name in members}
-    return {**hostvars[host], "groups": {"all": list(hostvars), **groups}, "hostvars": hostvars}
 
 
 def render(host: str, **overrides: object) -> str:
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True
-    )
-    return env.from_string(TEMPLATE.read_text()).render({**host_context(host), **overrides})
+    return render_for_host(TEMPLATE, host, **overrides)
 
 
 # -- sshd -t / -T ---------------------------------------------------------------------------------
@@ -203,14 +175,6 @@ def test_vpn_server_admits_operators_from_anywhere_but_no_one_else(configs):
         assert admitted(settings, operator, OUTSIDE_SOURCE)
     assert not admitted(settings, "stopmo", LAN_SOURCE)
     assert not admitted(settings, "root", OUTSIDE_SOURCE)
-
-
-def require_root() -> None:
-    """Network namespaces need root: fail under CI, skip elsewhere."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("network namespaces need root")
-        pytest.skip("network namespaces need root")
 
 
 # -- a real sshd in a namespace -------------------------------------------------------------------
