@@ -4,10 +4,10 @@ Starts the local festival (scripts/festival, headless: mpv without video
 output) in a temporary folder, lets its first movie through, then shoots
 100-frame movies with the scripted station and times, from the moment the
 finish press was handled (the package is complete in the outbox):
-(a) the movie in mpv's own playlist (asked over its IPC socket),
-(b) the movie's record in the store (published), and
-(c) the movie listed by the website's /api/movies (through the Redis cache,
-whose max age in the festival is 5 s: a parent never waits longer for it).
+(a) the movie in mpv's own playlist (asked over its IPC socket), and
+(b) the movie listed by the website's /api/movies (through the Redis cache,
+whose max age in the festival is 5 s: a parent never waits longer for it);
+also when its record landed in the store (published).
 The path: sync agent (scan every 0.5 s) -> rsync over SSH on loopback ->
 receiver (validate, fsync, rename) -> processor (debounce 0.5 s, title card,
 ffmpeg, ffprobe check, publish) -> mpv / store -> website.
