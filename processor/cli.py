@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     mpv = screen_sub.add_parser("mpv", help="run mpv for the TV with stopmo's command line")
     mpv.add_argument("--window", action="store_true", help="a window instead of fullscreen")
     mpv.add_argument("--vo", help="mpv video output (e.g. null for no display)")
+    mpv.add_argument("--geometry", help="with --window: its size and place, as mpv's "
+                     "--geometry (e.g. 50%%x50%%-0-0: half the screen, bottom right)")
     receive = sub.add_parser("receive", help="the forced command of a station's SSH key: "
                              "take one delivery (docs/delivery.md)")
     receiver.add_arguments(receive)
@@ -155,6 +157,8 @@ def _screen(args: argparse.Namespace, settings: Settings) -> int:
         from .player import mpv_args
 
         argv = mpv_args(settings.mpv_socket_path, fullscreen=not args.window, vo=args.vo)
+        if args.geometry:
+            argv.append(f"--geometry={args.geometry}")
         settings.mpv_socket_path.parent.mkdir(parents=True, exist_ok=True)
         os.execvp(argv[0], argv)
     from .control import request

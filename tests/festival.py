@@ -27,10 +27,10 @@ SCRIPT = ROOT / "scripts" / "festival"
 
 
 class Festival:
-    """scripts/festival, headless, under `var`, on a free web port."""
+    """scripts/festival under `var`, on a free web port; headless unless given a display."""
 
     def __init__(self, var: Path, frames: int = 20, storage_url: str | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, display: str | None = None) -> None:
         for binary in ("redis-server", "sshd", "mpv", "ffmpeg", "rsync", "ssh"):
             require_binary(binary)
         self.var = var.absolute()
@@ -39,8 +39,10 @@ class Festival:
         self.log_path = self.var.parent / f"{self.var.name}.log"
         env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
         env.update(STOPMO_VAR=str(self.var), STOPMO_WEB_PORT=str(self.web_port),
-                   STOPMO_FESTIVAL_HEADLESS="1", STOPMO_FESTIVAL_FRAMES=str(frames),
-                   STOPMO_SUPERVISOR_LOGLEVEL="info")
+                   STOPMO_FESTIVAL_HEADLESS="0" if display else "1",
+                   STOPMO_FESTIVAL_FRAMES=str(frames), STOPMO_SUPERVISOR_LOGLEVEL="info")
+        if display:
+            env["DISPLAY"] = display
         env.pop("STORAGE_URL", None)
         if storage_url:
             env["STORAGE_URL"] = storage_url
