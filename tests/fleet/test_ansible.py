@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from processor.config import load_settings as load_processor_settings
 from processor.receiver import Receiver
@@ -67,6 +68,7 @@ SKIPPED_IN_SCRATCH = {
     "common : Look up the groups that exist on this box",
     "common : Create the stopmo system user",
     "common : Create the operators' accounts",
+    "common : Remove the accounts of former operators",
     "common : Load the nftables policy at boot",
     "common : Reload sshd",
     "common : Reload nftables",
@@ -88,9 +90,8 @@ SKIPPED_IN_SCRATCH = {
     "vpn : Apply sysctl",
     "vpn : Load the iptables rules",
 }
-# Skipped because their lists are empty in this inventory, not because of scratch mode.
+# Skipped because its list is empty in this inventory, not because of scratch mode.
 SKIPPED_EMPTY_LISTS = {
-    "common : Remove the accounts of former operators",
     "common : Remove former operators' SSH keys",
 }
 RECAP = re.compile(
@@ -455,6 +456,15 @@ def test_operators_clock_and_journal(fleet: Fleet, host: str) -> None:
     assert f"SystemMaxUse={cap}" in journald
     periodic = (root / "etc/apt/apt.conf.d/20auto-upgrades").read_text()
     assert 'APT::Periodic::Unattended-Upgrade "0";' in periodic
+
+
+def test_operators_may_read_the_journal() -> None:
+    """Skipped in scratch runs, so read from the task itself: systemd-journal, appended."""
+    tasks = yaml.safe_load((ANSIBLE / "roles/common/tasks/users.yml").read_text())
+    (task,) = [t for t in tasks if t["name"] == "Create the operators' accounts"]
+    user = task["ansible.builtin.user"]
+    assert user["groups"] == ["systemd-journal"]
+    assert user["append"] is True  # the groups rpi-imager gave the first user stay
 
 
 # --- what the processor got ------------------------------------------------------------------

@@ -633,10 +633,10 @@ def test_router_client_config_is_the_committed_one():
 # -- the operators' ssh_config --------------------------------------------------------------------
 
 
-def ssh_g(host: str) -> dict[str, str]:
+def ssh_g(host: str, *options: str) -> dict[str, str]:
     """Return `ssh -G` for a host of the committed ssh_config, as {keyword: value}."""
     ssh = require_binary("ssh")
-    out = run(ssh, "-G", "-F", str(SSH_CONFIG), host).stdout
+    out = run(ssh, "-G", "-F", str(SSH_CONFIG), *options, host).stdout
     return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
 
 
@@ -650,15 +650,28 @@ def test_ssh_config_jumps_through_the_vpn_server():
     assert "proxyjump" not in jump
 
 
-def test_ssh_config_has_every_host_both_ways():
+def test_ssh_config_has_every_host_three_ways_with_one_host_key():
     base = inventory()["ssh_port_base"]
     public = inventory()["hostvars"]["stopmo-vpn"]["ansible_host"]
     for name, ip in lan_hosts().items():
         direct = ssh_g(name)
         assert (direct["hostname"], direct["proxyjump"]) == (ip, "stopmo-vpn"), name
+        assert direct["hostkeyalias"] == name
+        on_lan = ssh_g(f"{name}-lan")  # on the festival LAN, also while the 4G link is down
+        assert (on_lan["hostname"], on_lan["port"]) == (ip, "22"), name
+        assert on_lan["hostkeyalias"] == name
+        assert "proxyjump" not in on_lan
         fallback = ssh_g(f"{name}-port")
         assert fallback["hostname"] == public
         assert fallback["port"] == str(base + int(ip.rsplit(".", 1)[1]))
         assert fallback["hostkeyalias"] == name
         assert "proxyjump" not in fallback
-    assert ssh_g(inventory()["router"]["hostname"])["user"] == "root"
+    router = inventory()["router"]["hostname"]
+    for alias in (router, f"{router}-lan", f"{router}-port"):
+        assert ssh_g(alias)["user"] == "root", alias
+
+
+def test_ssh_config_jump_can_be_turned_off_on_the_command_line():
+    st3 = ssh_g("st-3", "-J", "none")
+    assert (st3["hostname"], st3["hostkeyalias"]) == ("10.0.0.3", "st-3")
+    assert "proxyjump" not in st3

@@ -307,6 +307,24 @@ def test_dropbear_and_uhttpd_listen_on_the_lan_only():
         assert listen.rpartition(":")[0] == router_ip, listen
 
 
+def operator_keys() -> list[str]:
+    """Return the operators' public keys from group_vars/all/operators.yml."""
+    operators = yaml.safe_load((INVENTORY / "group_vars" / "all" / "operators.yml").read_text())
+    return [op["key"] for op in operators["stopmo_operators"]]
+
+
+def key_lines(text: str) -> list[str]:
+    """Return the key lines of an authorized_keys file (dropbear skips # comments)."""
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_router_lets_in_exactly_the_operators_keys():
+    """Password logins are off (dropbear): root's keys must be the operators' ones."""
+    keys = FILES / "etc" / "dropbear" / "authorized_keys"
+    assert key_lines(keys.read_text()) == operator_keys()
+    assert all(line.split()[0] == "ssh-ed25519" for line in key_lines(keys.read_text()))
+
+
 def test_wlan_has_no_key_in_the_repository_and_is_off_without_one():
     router = network_vars()["router"]
     iface = {s.name: s for s in of_type(load("wireless"), "wifi-iface")}["lan"]
@@ -364,6 +382,24 @@ def test_generate_follows_the_inventory(checkout: Path):
     dhcp = parse_uci((checkout / "openwrt/files/etc/config/dhcp").read_text())
     (st3,) = [h for h in of_type(dhcp, "host") if h.get("name") == "st-3"]
     assert st3.get("mac") == "d8:3a:dd:aa:bb:cc"
+
+
+def test_generate_follows_the_operators(checkout: Path):
+    operators_yml = checkout / "ansible/inventory/group_vars/all/operators.yml"
+    text = operators_yml.read_text()
+    new_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBcrkdVq0ou3LVHb8Rd+OMl7KA8QkZTBgrNprzahMuan noa"
+    operators_yml.write_text(text.replace("stopmo_operators:\n", f"""stopmo_operators:
+  - name: noa
+    key: "{new_key}"
+""", 1))
+    assert run_generate(checkout, "--check").returncode == 1
+    assert run_generate(checkout).returncode == 0
+    keys = key_lines((checkout / "openwrt/files/etc/dropbear/authorized_keys").read_text())
+    assert keys == [new_key, *operator_keys()]
+    operators_yml.write_text(text.replace('key: "ssh-ed25519 ', 'key: "not-a-key ', 1))
+    result = run_generate(checkout)
+    assert result.returncode == 3
+    assert "stopmo_operators[0] (dana).key: not an SSH public key line" in result.stderr
 
 
 def test_generate_switches_the_uplink(checkout: Path):
@@ -426,10 +462,16 @@ def test_generate_writes_the_wlan_key_only_outside_the_repository(checkout: Path
 
 
 def test_generated_files_copy_onto_a_router_tree(tmp_path: Path):
-    """The layout is the router's root: /etc/config/* and /etc/openvpn/stopmo.conf."""
+    """The layout is the router's root: /etc/config/*, OpenVPN's and dropbear's files."""
     shutil.copytree(FILES, tmp_path / "root", dirs_exist_ok=True)
     assert sorted(
         p.relative_to(tmp_path / "root").as_posix()
         for p in (tmp_path / "root").rglob("*")
         if p.is_file()
-    ) == sorted([*(f"etc/config/{name}" for name in CONFIGS), "etc/openvpn/stopmo.conf"])
+    ) == sorted(
+        [
+            *(f"etc/config/{name}" for name in CONFIGS),
+            "etc/openvpn/stopmo.conf",
+            "etc/dropbear/authorized_keys",
+        ]
+    )
