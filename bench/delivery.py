@@ -33,7 +33,12 @@ from bench import frames  # noqa: E402
 from moviepkg.writer import PackageWriter  # noqa: E402
 from stations.config import Delivery, Link, Paths, Retention, StationSettings  # noqa: E402
 from stations.sync import Agent  # noqa: E402
-from tests.services import SshServer, generate_keypair, wait_until  # noqa: E402
+from tests.services import (  # noqa: E402
+    SshServer,
+    descendant,
+    generate_keypair,
+    wait_until,
+)
 
 STATION = "st-1"
 FRAME = re.compile(r"\d{4}\.jpg")
@@ -64,23 +69,6 @@ def config_text(settings: StationSettings) -> str:
         "[delivery]", f"retry_base_seconds = {delivery.retry_base_seconds}",
         f"bwlimit_kbps = {delivery.bwlimit_kbps}", f"attempts = {delivery.attempts}",
         "[sent]", "min_free_mb = 0", ""])
-
-
-def descendant(pid: int, name: str) -> int | None:
-    """A process called name below pid (Linux /proc)."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return None
-    for child in map(int, children):
-        try:
-            if Path(f"/proc/{child}/comm").read_text().strip() == name:
-                return child
-        except OSError:
-            continue
-        if (found := descendant(child, name)) is not None:
-            return found
-    return None
 
 
 class Bench:

@@ -49,6 +49,7 @@ class Festival:
         env.update(extra_env or {})
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0  # time.time() when start() launched scripts/festival
 
     # --- life ---------------------------------------------------------------------------
 
@@ -56,6 +57,7 @@ class Festival:
         """Start supervisord and wait until every program runs."""
         self.var.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        self.started_at = time.time()
         self.process = subprocess.Popen([sys.executable, str(SCRIPT)], env=self.env, stdout=log,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         start_new_session=True)

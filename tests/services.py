@@ -77,6 +77,28 @@ def require_binary(name: str) -> str:
     pytest.skip(f"{name} is not installed: apt-get install {package} (or run scripts/setup)")
 
 
+def child_pids(pid: int) -> list[int]:
+    """The pids of pid's children (Linux /proc; no procps needed)."""
+    try:
+        return [int(child) for child in
+                Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def descendant(pid: int, name: str) -> int | None:
+    """A process called name below pid (Linux /proc)."""
+    for child in child_pids(pid):
+        try:
+            if Path(f"/proc/{child}/comm").read_text().strip() == name:
+                return child
+        except OSError:
+            continue
+        if (found := descendant(child, name)) is not None:
+            return found
+    return None
+
+
 def wait_until(
     predicate: Callable[[], object],
     timeout: float = START_TIMEOUT,

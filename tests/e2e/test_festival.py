@@ -13,13 +13,15 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.festival import Festival
-from tests.services import require_binary, wait_until
+from tests.services import child_pids, require_binary, wait_until
 
 FRAMES = 20  # the movie the festival's station shoots at start
 FPS = 10
@@ -28,9 +30,7 @@ TITLE_SECONDS = 4
 
 @pytest.fixture(scope="module")
 def festival(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Festival]:
-    fest = Festival(tmp_path_factory.mktemp("festival") / "var", frames=FRAMES)
-    fest.started_at = time.time()  # type: ignore[attr-defined]
-    with fest:
+    with Festival(tmp_path_factory.mktemp("festival") / "var", frames=FRAMES) as fest:
         yield fest
 
 
@@ -44,7 +44,7 @@ def ffprobe_duration(path: Path) -> float:
 def test_the_first_movie_is_on_the_website_within_a_minute(festival: Festival) -> None:
     wait_until(lambda: festival.website_ids(strict=False), timeout=60, interval=0.2,
                message="a movie on the website")
-    took = time.time() - festival.started_at  # type: ignore[attr-defined]
+    took = time.time() - festival.started_at
     assert took < 60, f"the first movie took {took:.1f} s to reach the website"
     [package_id] = festival.website_ids()
     # It went the real way: the station's sent/ has it, the receiver took it over SSH.
@@ -65,8 +65,6 @@ def test_the_code_resolves_to_the_movie(festival: Festival) -> None:
     [package_id] = festival.website_ids()
     doc = festival.get_json(f"/api/movies/{package_id}")
     assert doc is not None and doc["id"] == package_id
-    import urllib.request
-
     with urllib.request.urlopen(f"{festival.url}/m/{doc['code'].lower()}", timeout=10) as page:
         assert page.url.endswith(f"/movies/{package_id}")
         assert doc["code"] in page.read().decode()
@@ -116,25 +114,9 @@ def test_a_nopublish_movie_reaches_the_screen_only(festival: Festival) -> None:
     index = json.loads((festival.store / "movies" / "index.json").read_text())
     assert package_id not in json.dumps(index)
     # Its code finds nothing either.
-    import urllib.error
-    import urllib.request
-
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(f"{festival.url}/m/{shot['code']}", timeout=10)
     assert error.value.code == 404
-
-
-def _children(pid: int) -> list[int]:
-    """Child pids, from /proc (no procps on a bare Debian image)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
 
 
 def _wait_restarted(festival: Festival, program: str, old_pid: int) -> None:
@@ -143,10 +125,6 @@ def _wait_restarted(festival: Festival, program: str, old_pid: int) -> None:
         return state == "RUNNING" and pid not in (None, old_pid)
 
     wait_until(restarted, timeout=60, interval=0.2, message=f"{program} restarted")
-
-
-def _kill(pid: int) -> None:
-    os.kill(pid, signal.SIGKILL)
 
 
 def test_fault_tour_every_component_killed_once(festival: Festival) -> None:
@@ -161,13 +139,13 @@ def test_fault_tour_every_component_killed_once(festival: Festival) -> None:
     wait_until(lambda: (inbox / ".received" / shot["package_id"]).exists(), timeout=60,
                interval=0.02, message="the movie received")
     old = festival.pid("processor")
-    _kill(old)
+    os.kill(old, signal.SIGKILL)
     _wait_restarted(festival, "processor", old)
     festival.wait_on_website(shot["package_id"])
 
     # mpv: the daemon reconnects and rebuilds the loop; a new movie still reaches it.
     old = festival.pid("screen")
-    _kill(old)
+    os.kill(old, signal.SIGKILL)
     _wait_restarted(festival, "screen", old)
     shot = festival.shoot(frames=10)
     shot_ids.append(shot["package_id"])
@@ -176,10 +154,10 @@ def test_fault_tour_every_component_killed_once(festival: Festival) -> None:
 
     # One website worker: gunicorn's master starts another.
     master = festival.pid("web")
-    workers = _children(master)
+    workers = child_pids(master)
     assert len(workers) == 2, workers
-    _kill(workers[0])
-    wait_until(lambda: len(_children(master)) == 2 and workers[0] not in _children(master),
+    os.kill(workers[0], signal.SIGKILL)
+    wait_until(lambda: len(child_pids(master)) == 2 and workers[0] not in child_pids(master),
                timeout=30, interval=0.1, message="a new website worker")
     shot = festival.shoot(frames=10)
     shot_ids.append(shot["package_id"])
@@ -187,7 +165,7 @@ def test_fault_tour_every_component_killed_once(festival: Festival) -> None:
 
     # Redis: the website answers from the store meanwhile; the cache comes back empty.
     old = festival.pid("redis")
-    _kill(old)
+    os.kill(old, signal.SIGKILL)
     shot = festival.shoot(frames=10)
     shot_ids.append(shot["package_id"])
     festival.wait_on_website(shot["package_id"])
@@ -197,7 +175,7 @@ def test_fault_tour_every_component_killed_once(festival: Festival) -> None:
     old = festival.pid("sync")
     shot = festival.shoot(frames=60)
     shot_ids.append(shot["package_id"])
-    _kill(old)
+    os.kill(old, signal.SIGKILL)
     _wait_restarted(festival, "sync", old)
     festival.wait_on_website(shot["package_id"])
 
@@ -224,7 +202,7 @@ def test_fault_tour_every_component_killed_once(festival: Festival) -> None:
 
 def test_ctrl_c_stops_everything(festival: Festival) -> None:
     pids = [pid for _, pid in festival.states().values() if pid]
-    pids += _children(festival.pid("web"))
+    pids += child_pids(festival.pid("web"))
     assert festival.stop() == 0
     time.sleep(0.2)
     alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()

@@ -18,7 +18,7 @@ import pytest
 from moviepkg.errors import PackageError
 from moviepkg.reader import read_package
 from moviepkg.writer import PackageWriter
-from tests.services import wait_until
+from tests.services import descendant, wait_until
 from tests.stations.conftest import (
     T0,
     LineReader,
@@ -119,23 +119,6 @@ class InboxWatcher(threading.Thread):
                         self.seen[name] = str(exc)
             self.polls += 1
             time.sleep(0.002)
-
-
-def descendant(pid: int, name: str) -> int | None:
-    """A process called name below pid (Linux /proc)."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return None
-    for child in map(int, children):
-        try:
-            if Path(f"/proc/{child}/comm").read_text().strip() == name:
-                return child
-        except OSError:
-            continue
-        if (found := descendant(child, name)) is not None:
-            return found
-    return None
 
 
 def test_connection_killed_mid_transfer_resumes_without_partial_or_duplicate(
