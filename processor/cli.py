@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from zoneinfo import ZoneInfo
 
 from moviepkg.logs import setup_logging
 
-from . import receiver
+from . import receiver, report
 from .config import Settings, load_settings
 from .encode import Progress
 from .errors import ConfigError, ExitStatus
@@ -32,7 +33,7 @@ log = logging.getLogger("stopmo.processor")
 _EXIT = {Outcome.PUBLISHED: ExitStatus.OK, Outcome.SHOWN: ExitStatus.OK,
          Outcome.DUPLICATE: ExitStatus.OK, Outcome.QUARANTINED: ExitStatus.INVALID,
          Outcome.INCOMPLETE: ExitStatus.INVALID, Outcome.RETRY: ExitStatus.FAILURE,
-         Outcome.FAILED: ExitStatus.FAILURE}
+         Outcome.FAILED: ExitStatus.FAILURE, Outcome.WAITING: ExitStatus.FAILURE}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument("--keep", action="store_true",
                          help="copy the package into the work dir instead of moving it")
     sub.add_parser("run", help="the daemon: watch the inbox and process what arrives")
-    sub.add_parser("status", help="list packages and where each stands")
+    status = sub.add_parser("status", help="list packages and where each stands, and the "
+                            "publish queue")
+    status.add_argument("--json", action="store_true", help="counts and the publish queue "
+                        "as JSON")
     retry = sub.add_parser("retry", help="let a failed package try again")
     retry.add_argument("package_id")
     sub.add_parser("reindex", help="rebuild movies/index.json from the published records")
@@ -193,6 +197,18 @@ def _process(package: Path, keep: bool, pipeline: Pipeline) -> Outcome:
     return outcome
 
 
+def _status(pipeline: Pipeline, as_json: bool) -> int:
+    tz, now = ZoneInfo(pipeline.settings.timezone), pipeline.clock()
+    states = pipeline.states.all()
+    if as_json:
+        print(json.dumps(report.status_document(states, now, tz), indent=1, ensure_ascii=False))
+        return ExitStatus.OK
+    for state in states:
+        print(report.package_line(state, tz))
+    print(report.summary_line(report.queue_summary(states, now, tz), now))
+    return ExitStatus.OK
+
+
 def _run(args: argparse.Namespace, pipeline: Pipeline) -> int:
     if args.command == "process":
         outcome = _process(args.package, args.keep, pipeline)
@@ -211,10 +227,7 @@ def _run(args: argparse.Namespace, pipeline: Pipeline) -> int:
         daemon.run()
         return ExitStatus.OK
     if args.command == "status":
-        for state in pipeline.states.all():
-            error = f"  {state.last_error}" if state.last_error else ""
-            print(f"{state.package_id}  {state.status}  attempts={state.attempts}{error}")
-        return ExitStatus.OK
+        return _status(pipeline, args.json)
     if args.command == "retry":
         pipeline.retry(args.package_id)
         outcome = pipeline.advance(args.package_id)

@@ -3,6 +3,9 @@
 watchdog reports what changes; a periodic rescan finds what was there before
 it started or what it missed. Events are debounced per top-level entry, so a
 burst of files becomes one check once the entry has been quiet for a moment.
+Encode workers take a package as far as the big screen; one more thread drains
+the publish queue (publishing.py), so a store that does not answer never holds
+back the screen or the next encode.
 """
 
 from __future__ import annotations
@@ -137,7 +140,7 @@ class Daemon:
             _, package_id = heapq.heappop(self._queue)
             self._queued.discard(package_id)
             self.dispatched.append(package_id)
-            future = pool.submit(self.pipeline.advance, package_id)
+            future = pool.submit(self.pipeline.advance, package_id, False)
             future.add_done_callback(lambda _: self._wake.set())
             self._running[package_id] = future
 
@@ -166,6 +169,10 @@ class Daemon:
         observer.start()
         control = ControlServer(self.settings.control_socket, self.pipeline.screen)
         control.start()
+        publisher_stop = threading.Event()
+        publisher = threading.Thread(target=self.pipeline.publisher.run, args=(publisher_stop,),
+                                     name="publish", daemon=True)
+        publisher.start()
         log.info("watching %s, publishing to %s", self.inbox, self.pipeline.store.url,
                  extra={"workers": self.settings.workers})
         sd_notify("READY=1")
@@ -184,6 +191,9 @@ class Daemon:
                 sd_notify("STOPPING=1")
                 log.info("stopping: letting %d running package(s) finish", len(self._running))
         finally:
+            publisher_stop.set()
+            self.pipeline.publisher.wake.set()
+            publisher.join(timeout=10)  # an upload cut short resumes at the next start
             control.stop()
             self.pipeline.screen.close()
             observer.stop()

@@ -28,3 +28,15 @@ class ConfigError(ProcessorError):
 
 class EncodeError(ProcessorError):
     """ffmpeg failed, or what it produced is not the movie it should be."""
+
+
+class ContentError(Exception):
+    """The package's own content is bad (a frame that does not decode, ...): never retried.
+
+    `frame` names the frame at fault when one is known; the message says what was wrong.
+    Not a ProcessorError: a retry cannot cure it, so the pipeline quarantines at once.
+    """
+
+    def __init__(self, message: str, frame: str | None = None) -> None:
+        self.frame = frame
+        super().__init__(f"{frame}: {message}" if frame else message)

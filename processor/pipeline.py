@@ -1,9 +1,13 @@
-"""One package's way from the inbox to the store and the big screen, exactly once.
+"""One package's way from the inbox to the big screen and the store, exactly once.
 
 `receive` takes a package out of the inbox (or quarantines it); `advance` runs
 the remaining steps, saving the state after each, so a killed process resumes
-at the first unfinished step. Store keys are deterministic and the index is
-updated by id, so a step that runs twice publishes nothing twice.
+at the first unfinished step: validate, encode, show on the big screen, then
+(PUBLISH only) publish. The screen never waits for the store: publishing is the
+publish queue's job (publishing.py), which retries until the store answers.
+Store keys are deterministic and the index is updated by id, so a step that runs
+twice publishes nothing twice. failures.py decides what is the package's fault
+(quarantined at once) and what is the world's (retried).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import errno
 import logging
 import os
+import random
 import shutil
 import threading
 import time
@@ -27,13 +32,15 @@ from moviepkg.errors import IncompletePackage, PackageError
 from moviepkg.ids import is_package_id
 from moviepkg.logs import package_context
 from moviepkg.reader import Package, read_package
-from moviepkg.record import MovieRecord, parse_record, poster_key, record_key, video_key
+from moviepkg.record import MovieRecord, parse_record
 
+from .backoff import backoff_delay
 from .config import Settings
 from .encode import EncodeJob, Progress, encode
-from .index import update_index
+from .failures import is_permanent
 from .locks import try_lock
 from .poster import save_poster
+from .publishing import PublishQueue
 from .screen import Screen, ScreenMovie
 from .state import FINAL, PackageState, StateStore, Step
 from .store import Store, StoreError
@@ -49,6 +56,7 @@ class Outcome(StrEnum):
 
     PUBLISHED = "published"  # PUBLISH: in the store and handed to the screen
     SHOWN = "shown"  # NOPUBLISH: handed to the screen only
+    WAITING = "waiting"  # PUBLISH: handed to the screen, waiting in the publish queue
     DUPLICATE = "duplicate"  # already done, or already being processed
     QUARANTINED = "quarantined"
     INCOMPLETE = "incomplete"  # not finished arriving: try later
@@ -61,8 +69,10 @@ class Pipeline:
 
     def __init__(self, settings: Settings, store: Store, screen: Screen,
                  clock: Callable[[], float] = time.time,
-                 progress: Callable[[str], Progress | None] | None = None) -> None:
+                 progress: Callable[[str], Progress | None] | None = None,
+                 rng: random.Random | None = None) -> None:
         self.settings = settings
+        self.rng = rng or random.Random()
         self.store = store
         self.screen = screen
         self.clock = clock
@@ -77,6 +87,8 @@ class Pipeline:
             folder.mkdir(parents=True, exist_ok=True)
         self.states = StateStore(work / "state")
         self.index_lock = work / "index.lock"
+        self.publisher = PublishQueue(self.states, store, self.movies_dir, work, clock,
+                                      self.rng)
 
     # --- taking packages in -----------------------------------------------------------------
 
@@ -149,7 +161,8 @@ class Pipeline:
     # --- the steps ------------------------------------------------------------------------------
 
     def pending(self, now: float | None = None) -> list[PackageState]:
-        """Packages to (re)start: unfinished, not given up, backoff over; oldest first."""
+        """Packages for an encode worker: unfinished, not given up, not waiting to publish,
+        backoff over; oldest first."""
         now = self.clock() if now is None else now
         taken = {state.package_id: state for state in self.states.all()}
         for folder in self.packages_dir.iterdir():  # moved in, state never written
@@ -160,40 +173,53 @@ class Pipeline:
                         folder.name, Step.RECEIVED, publish=package.publish,
                         created_at=package.manifest.created_at.isoformat())
                     self.states.save(taken[folder.name], self.clock())
-        due = [s for s in taken.values()
-               if s.step not in FINAL and not s.gave_up and s.next_attempt_at <= now]
+        due = [s for s in taken.values() if s.step not in FINAL and not s.gave_up
+               and not s.waiting_to_publish and s.next_attempt_at <= now]
         return sorted(due, key=lambda s: (s.created_at, s.package_id))
 
-    def advance(self, package_id: str) -> Outcome:
-        """Run every remaining step of a received package (one process at a time)."""
+    def advance(self, package_id: str, publish: bool = True) -> Outcome:
+        """Run every remaining step of a received package (one process at a time).
+
+        With publish, a PUBLISH movie is published once it is on the screen (one try;
+        on failure it waits in the publish queue); without, it joins the queue at once.
+        """
         with try_lock(self.settings.work_dir / "locks" / f"{package_id}.lock") as mine:
             if not mine:
                 log.info("already being processed by another process",
                          extra={"package_id": package_id})
                 return Outcome.DUPLICATE
-            return self._advance(package_id)
+            return self._advance(package_id, publish)
 
-    def _advance(self, package_id: str) -> Outcome:
+    def _advance(self, package_id: str, publish: bool) -> Outcome:
         state = self.states.load(package_id)
         if state is None:
             raise KeyError(package_id)
         steps = {Step.RECEIVED: self._validate, Step.VALIDATED: self._encode,
-                 Step.ENCODED: self._publish, Step.PUBLISHED: self._show}
+                 Step.ENCODED: self._show, Step.PUBLISHED: self._show}
         with package_context(package_id):
-            while state.step not in FINAL:
+            while state.step in steps:
                 started = time.monotonic()
                 try:
                     steps[state.step](state)
-                except PackageError as exc:  # the local copy went bad
-                    self.quarantine(self.packages_dir / package_id, str(exc))
-                    return Outcome.QUARANTINED
-                except Exception as exc:  # every other failure is retried, with backoff
-                    return self.failed(state, exc)
+                except Exception as exc:
+                    if is_permanent(exc):  # the package's own content: never retried
+                        self.quarantine(self.packages_dir / package_id, str(exc))
+                        return Outcome.QUARANTINED
+                    return self.failed(state, exc)  # the environment: retried, with backoff
                 state.durations[state.step.value] = round(time.monotonic() - started, 3)
                 state.attempts, state.last_error, state.next_attempt_at = 0, "", 0.0
                 self.states.save(state, self.clock())
             if state.step is Step.QUARANTINED:
                 return Outcome.QUARANTINED
+            if state.waiting_to_publish:
+                self.publisher.add(state)
+                if not publish:
+                    return Outcome.WAITING
+                try:
+                    self.publisher.publish(state)
+                except Exception as exc:  # the store's or the uplink's: the queue retries
+                    self.publisher.note_failure(state, exc)
+                    return Outcome.WAITING
             log.info("done in %.1f s", sum(state.durations.values()),
                      extra={"durations": state.durations})
             return Outcome.PUBLISHED if state.publish else Outcome.SHOWN
@@ -207,8 +233,8 @@ class Pipeline:
             self.states.save(state, self.clock())
             log.error("failed %d times, giving up: %s", state.attempts, state.last_error)
             return Outcome.FAILED
-        delay = min(MAX_BACKOFF_SECONDS,
-                    self.settings.retry_base_seconds * 3 ** (state.attempts - 1))
+        delay = backoff_delay(state.attempts, self.settings.retry_base_seconds,
+                              MAX_BACKOFF_SECONDS, self.rng)
         state.next_attempt_at = self.clock() + delay
         self.states.save(state, self.clock())
         log.warning("step after %s failed (attempt %d), retry in %.0f s: %s", state.step,
@@ -251,28 +277,20 @@ class Pipeline:
         title_png.unlink(missing_ok=True)
         state.step = Step.ENCODED
 
-    def _publish(self, state: PackageState) -> None:
-        package_id = state.package_id
-        if state.publish:
-            record = parse_record(self._movie(package_id, ".json").read_bytes())
-            self.store.put_file(video_key(package_id), self._movie(package_id, ".mp4"),
-                                "video/mp4")
-            self.store.put_file(poster_key(package_id), self._movie(package_id, ".jpg"),
-                                "image/jpeg")
-            # The record goes last, so a listed record always has its video and poster.
-            self.store.put_bytes(record_key(package_id), record.to_json(), "application/json")
-            update_index(self.store, record, datetime.now(UTC), self.index_lock)
-            log.info("published to %s", self.store.url)
-        else:
-            log.info("NOPUBLISH: kept on the festival LAN, not published")
-        state.step = Step.PUBLISHED
-
     def _show(self, state: PackageState) -> None:
+        """Hand the movie to the big screen; a PUBLISH movie then joins the publish queue."""
         record = parse_record(self._movie(state.package_id, ".json").read_bytes())
         self.screen.show(ScreenMovie(package_id=state.package_id,
                                      path=self._movie(state.package_id, ".mp4"),
                                      title=record.title, public=state.publish))
-        state.step = Step.DONE
+        if state.step is Step.PUBLISHED:  # an older daemon published it already
+            state.step = Step.DONE
+        elif state.publish:
+            state.step = Step.SHOWN
+            state.waiting_since = self.clock()
+        else:
+            log.info("NOPUBLISH: on the big screen, never published")
+            state.step = Step.DONE
 
     def clean_up(self) -> None:
         """Remove what interrupted steps left behind (partial movies, title cards, uploads).
@@ -304,6 +322,8 @@ class Pipeline:
             raise KeyError(package_id)
         state.gave_up, state.attempts, state.next_attempt_at = False, 0, 0.0
         self.states.save(state, self.clock())
+        if state.waiting_to_publish:
+            self.publisher.add(state)
         return state
 
 

@@ -1,8 +1,14 @@
 """Where each package stands, persisted atomically so a killed daemon resumes.
 
-received -> validated -> encoded -> published -> done, or quarantined. A step
-that fails is retried with backoff; after max_attempts the package is failed
-and waits for an operator (`processor retry ID`).
+received -> validated -> encoded -> shown -> done, or quarantined. The big
+screen never waits for the store: a movie is shown once encoded, then a PUBLISH
+movie waits at `shown` in the publish queue, which retries transient errors
+forever (the uplink comes back). An encode step that fails for the environment
+is retried with backoff; after max_attempts the package is failed and waits for
+an operator (`processor retry ID`). Content errors are quarantined at once.
+
+`published` is the step of the former order (publish, then show), kept so that a
+state file written by an older daemon still resumes: it is shown, then done.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ class Step(StrEnum):
     RECEIVED = "received"
     VALIDATED = "validated"
     ENCODED = "encoded"
-    PUBLISHED = "published"
+    SHOWN = "shown"  # on the big screen; a PUBLISH movie waits here to be published
+    PUBLISHED = "published"  # older daemons only: published, not yet shown
     DONE = "done"
     QUARANTINED = "quarantined"
 
@@ -45,11 +52,20 @@ class PackageState:
     gave_up: bool = False
     durations: dict[str, float] = field(default_factory=dict)
     updated_at: float = 0.0
+    waiting_since: float = 0.0  # when it joined the publish queue (0: not waiting)
+    published_at: float = 0.0
+
+    @property
+    def waiting_to_publish(self) -> bool:
+        """On the screen, in the publish queue."""
+        return self.step is Step.SHOWN and self.publish
 
     @property
     def status(self) -> str:
-        """The step, or `failed` once retries are used up."""
-        return "failed" if self.gave_up else self.step.value
+        """The step, `failed` once retries are used up, `waiting-to-publish` in the queue."""
+        if self.gave_up:
+            return "failed"
+        return "waiting-to-publish" if self.waiting_to_publish else self.step.value
 
     def to_json(self) -> bytes:
         """Serialise for the state file."""

@@ -52,13 +52,13 @@ def test_kill_9_mid_upload(tmp_path: Path, s3_server: S3Server) -> None:
                                                      "AWS_ENDPOINT_URL": proxy.url})
     try:
         with daemon(env, tmp_path / "daemon.log") as proc:
-            wait_until(lambda: state_of(tmp_path, package.name) == "encoded"
+            wait_until(lambda: state_of(tmp_path, package.name) == "shown"
                        and proxy.bytes_up > 20_000, timeout=120, message="uploading")
             proc.kill()
             proc.wait()
     finally:
         proxy.close()
-    assert state_of(tmp_path, package.name) == "encoded"
+    assert state_of(tmp_path, package.name) == "shown"  # on the screen, waiting to publish
     env["AWS_ENDPOINT_URL"] = s3_server.endpoint_url
     with daemon(env, tmp_path / "daemon.log"):
         wait_until(lambda: state_of(tmp_path, package.name) == "done", timeout=60,

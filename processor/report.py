@@ -1,0 +1,69 @@
+"""`processor status`: where every package stands, and the publish queue at a glance.
+
+Read from the state files alone, so it works whether or not the daemon runs.
+Times are the festival's local time (settings.timezone), as an operator reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .state import PackageState
+
+
+def _clock(epoch: float, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(epoch, tz).strftime("%H:%M") if epoch else "?"
+
+
+def _since(epoch: float, now: float) -> str:
+    minutes = max(0, int(now - epoch)) // 60
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def package_line(state: PackageState, tz: ZoneInfo) -> str:
+    """One line per package: id, status, tries, last error (the waiting ones say more)."""
+    if state.waiting_to_publish:
+        error = f", last error: {state.last_error}" if state.last_error else ""
+        return (f"{state.package_id}  waiting-to-publish  on screen, waiting to publish since "
+                f"{_clock(state.waiting_since, tz)}, {state.attempts} tries{error}")
+    error = f"  {state.last_error}" if state.last_error else ""
+    return f"{state.package_id}  {state.status}  attempts={state.attempts}{error}"
+
+
+def queue_summary(states: Iterable[PackageState], now: float, tz: ZoneInfo) -> dict[str, Any]:
+    """The publish queue in numbers: how many wait, since when, the latest error."""
+    waiting = sorted((s for s in states if s.waiting_to_publish),
+                     key=lambda s: (s.created_at, s.package_id))
+    latest = max(waiting, key=lambda s: s.updated_at if s.last_error else 0.0, default=None)
+    oldest = min((s.waiting_since for s in waiting), default=0.0)
+    return {"waiting": len(waiting),
+            "oldest_waiting_since": _clock(oldest, tz) if waiting else None,
+            "oldest_waiting_seconds": round(now - oldest) if waiting else 0,
+            "tries": sum(s.attempts for s in waiting),
+            "last_error": latest.last_error if latest and latest.last_error else None}
+
+
+def summary_line(summary: dict[str, Any], now: float) -> str:
+    """The queue in one sentence for the operator."""
+    if not summary["waiting"]:
+        return "publish queue: empty"
+    line = (f"publish queue: {summary['waiting']} movie(s) on screen waiting to publish, "
+            f"oldest since {summary['oldest_waiting_since']} "
+            f"({_since(now - summary['oldest_waiting_seconds'], now)})")
+    if summary["last_error"]:
+        line += f"; last error: {summary['last_error']}"
+    return line
+
+
+def status_document(states: list[PackageState], now: float, tz: ZoneInfo) -> dict[str, Any]:
+    """Everything `processor status --json` prints (and telemetry may send)."""
+    counts: dict[str, int] = {}
+    for state in states:
+        counts[state.status] = counts.get(state.status, 0) + 1
+    return {"packages": counts, "publish_queue": queue_summary(states, now, tz),
+            "waiting": [{"id": s.package_id, "since": s.waiting_since, "tries": s.attempts,
+                         "last_error": s.last_error, "next_try_at": s.next_attempt_at}
+                        for s in states if s.waiting_to_publish]}
