@@ -52,9 +52,9 @@ sys.path.insert(0, str(ROOT))  # bench.frames
 from bench.frames import camera_frames  # noqa: E402
 from moviepkg.writer import PackageWriter  # noqa: E402
 from processor.encode import EncodeJob, encode  # noqa: E402
-from processor.mpv_ipc import Event, MpvError, MpvIpc  # noqa: E402
-from processor.player import MpvScreen, mpv_args  # noqa: E402
 from processor.screen import ScreenMovie  # noqa: E402
+from processor.screen.ipc import Event, MpvError, MpvIpc  # noqa: E402
+from processor.screen.mpv import MpvScreen, mpv_args  # noqa: E402
 from processor.titlecard import TitleCard, save_title_card  # noqa: E402
 
 SIZE = (1280, 720)

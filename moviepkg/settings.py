@@ -1,13 +1,15 @@
 """What every program's settings loader shares: TOML files and checked values.
 
-Each program keeps its own keys and defaults; a value parser raises ValueError
-with the message that follows `section.key: ` in the report of problems.
+Each program keeps its own keys (a table of `Key` rows) and defaults; a value
+parser raises ValueError with the message that follows `section.key: ` in the
+report of problems, and `read_keys` collects every problem at once.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +70,112 @@ def choice(*allowed: str) -> Callable[[Any], str]:
             raise ValueError(f"expected one of {', '.join(allowed)}, found {value!r}")
         return str(value)
     return parse
+
+
+def number(low: float, high: float, unit: str) -> Callable[[Any], float]:
+    """A parser of numbers above low and at most high (in unit, for the message)."""
+    def parse(value: Any) -> float:
+        try:
+            found = float(value) if not isinstance(value, bool) else float("nan")
+        except (TypeError, ValueError):
+            found = float("nan")
+        if not low < found <= high:
+            raise ValueError(f"expected more than {low:g} and at most {high:g} {unit}, "
+                             f"found {value!r}")
+        return found
+    return parse
+
+
+def size(smallest: tuple[int, int], largest: tuple[int, int],
+         even: bool = False) -> Callable[[Any], tuple[int, int]]:
+    """A parser of WIDTHxHEIGHT within smallest..largest (both even, if asked)."""
+    def parse(value: Any) -> tuple[int, int]:
+        try:
+            width, height = (int(part) for part in str(value).lower().split("x"))
+        except ValueError:
+            raise ValueError(f"expected WIDTHxHEIGHT like 1280x720, found {value!r}") from None
+        if not (smallest[0] <= width <= largest[0] and smallest[1] <= height <= largest[1]) \
+                or (even and (width % 2 or height % 2)):
+            raise ValueError(f"expected {'even ' if even else ''}sizes from "
+                             f"{smallest[0]}x{smallest[1]} to {largest[0]}x{largest[1]}, "
+                             f"found {value!r}")
+        return width, height
+    return parse
+
+
+def boolean(value: Any) -> bool:
+    """true/false, yes/no, on/off, 1/0."""
+    if isinstance(value, bool):
+        return value
+    text_ = str(value).strip().lower()
+    if text_ in ("1", "true", "yes", "on"):
+        return True
+    if text_ in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, found {value!r}")
+
+
+def text(value: Any) -> str:
+    """A non-empty string, stripped."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value.strip()
+
+
+def timezone(value: Any) -> str:
+    """An IANA time zone name, like Europe/Paris."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = text(value)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"expected a time zone like Europe/Paris, found {name!r}") from None
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One setting: where it lives in the file, how it is checked, its environment name.
+
+    `field` names the settings attribute it sets when that differs from `name`.
+    """
+
+    section: str  # the TOML table
+    name: str  # the TOML key
+    parse: Callable[[Any], Any]
+    env: str | None = None
+    field: str = ""
+
+    @property
+    def dotted(self) -> str:
+        """`section.key`, as problems are reported."""
+        return f"{self.section}.{self.name}"
+
+    @property
+    def target(self) -> str:
+        """The settings attribute this key sets."""
+        return self.field or self.name
+
+
+def read_keys(keys: Iterable[Key], raw: Mapping[str, Any], environ: Mapping[str, str],
+              problems: list[str]) -> dict[Key, Any]:
+    """Check each key's value (the environment wins over the file); note every problem.
+
+    Unknown `section.key`s in raw are problems too. Keys with no value are left out.
+    """
+    keys = tuple(keys)
+    known = {key.dotted for key in keys}
+    problems += [f"{name}: unknown setting" for name in sorted(set(raw) - known)]
+    values: dict[Key, Any] = {}
+    for key in keys:
+        source, value = key.dotted, raw.get(key.dotted)
+        if key.env is not None and environ.get(key.env, "") != "":
+            source, value = key.env, environ[key.env]
+        if value is None:
+            continue
+        try:
+            values[key] = key.parse(value)
+        except ValueError as exc:
+            problems.append(f"{source}: {exc}")
+    return values

@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+# The festival's time zone, for every date a person reads (title card, website, status).
+# The one default; programs read STOPMO_TIMEZONE (or their settings file) to change it.
+DEFAULT_TIMEZONE = "Asia/Jerusalem"
+TIMEZONE_ENV = "STOPMO_TIMEZONE"
 _UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 
 

@@ -25,7 +25,8 @@ from .locks import try_lock
 from .pipeline import Outcome, Pipeline
 from .screen import FakeScreen, NullScreen, Screen
 from .state import FINAL
-from .store import StoreError, open_store
+from .storage import open_store
+from .store import StoreError
 from .titlecard import FontSet, FontsMissing
 
 log = logging.getLogger("stopmo.processor")
@@ -79,7 +80,7 @@ def make_screen(settings: Settings) -> Screen:
         assert settings.screen_log is not None
         return FakeScreen(settings.screen_log)
     if settings.screen == "mpv":
-        from .player import MpvScreen, save_idle_card
+        from .screen.mpv import MpvScreen, save_idle_card
 
         idle = save_idle_card(settings.work_dir / "idle-card.png", settings.festival_name,
                               settings.size)
@@ -158,14 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _screen(args: argparse.Namespace, settings: Settings) -> int:
     if args.screen_command == "mpv":
-        from .player import mpv_args
+        from .screen.mpv import mpv_args
 
         argv = mpv_args(settings.mpv_socket_path, fullscreen=not args.window, vo=args.vo)
         if args.geometry:
             argv.append(f"--geometry={args.geometry}")
         settings.mpv_socket_path.parent.mkdir(parents=True, exist_ok=True)
         os.execvp(argv[0], argv)
-    from .control import request
+    from .screen.control import request
 
     try:
         result = request(settings.control_socket, args.screen_command,

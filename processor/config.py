@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from moviepkg.settings import absolute_path as _path
-from moviepkg.settings import choice as _choice
-from moviepkg.settings import int_range as _int_range
-from moviepkg.settings import read_toml
+from moviepkg.settings import (
+    Key,
+    absolute_path,
+    choice,
+    int_range,
+    number,
+    read_keys,
+    read_toml,
+    size,
+    text,
+    timezone,
+)
+from moviepkg.storage import parse_storage_url
+from moviepkg.times import DEFAULT_TIMEZONE, TIMEZONE_ENV
 
 from .errors import ConfigError
 
@@ -34,7 +43,7 @@ class Settings:
     nice: int = 10  # 0 turns nice and ionice off
     festival_name: str = "stopmo"
     festival_logo: Path | None = None
-    timezone: str = "Asia/Jerusalem"
+    timezone: str = DEFAULT_TIMEZONE
     workers: int = 1
     debounce_seconds: float = 1.0
     rescan_seconds: float = 30.0
@@ -66,75 +75,37 @@ class Settings:
         return self.work_dir / "quarantine"
 
 
-def _seconds(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a number of seconds, found {value!r}") from None
-    if not 0 < number <= 86400:
-        raise ValueError(f"expected more than 0 and at most 86400 seconds, found {value!r}")
-    return number
-
-
-def _size(value: Any) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in str(value).lower().split("x"))
-    except ValueError:
-        raise ValueError(f"expected WIDTHxHEIGHT like 1280x720, found {value!r}") from None
-    if not (320 <= width <= 3840 and 180 <= height <= 2160) or width % 2 or height % 2:
-        raise ValueError(f"expected even sizes from 320x180 to 3840x2160, found {value!r}")
-    return width, height
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("expected a non-empty string")
-    return value.strip()
-
-
 def _storage(value: Any) -> str:
-    text = _text(value)
-    if text.startswith("file:///") or (text.startswith("s3://") and len(text) > 5):
-        return text.rstrip("/")
-    raise ValueError(f"expected file:///absolute/path or s3://bucket/prefix, found {text!r}")
+    url = text(value)
+    parse_storage_url(url)  # raises ValueError with what was expected
+    return url.rstrip("/")
 
 
-def _timezone(value: Any) -> str:
-    text = _text(value)
-    try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"expected a time zone like Asia/Jerusalem, found {text!r}") from None
-    return text
+_seconds = number(0, 86400, "seconds")
+_preset = choice("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 
-
-def _preset(value: Any) -> str:
-    return _choice("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")(value)
-
-
-# TOML section.key -> (settings field, parser, environment variable).
-_KEYS: dict[str, tuple[str, Callable[[Any], Any], str | None]] = {
-    "paths.inbox": ("inbox", _path, "STOPMO_INBOX"),
-    "paths.work_dir": ("work_dir", _path, "STOPMO_WORK_DIR"),
-    "storage.url": ("storage_url", _storage, "STORAGE_URL"),
-    "encode.threads": ("threads", _int_range(1, 64), "STOPMO_FFMPEG_THREADS"),
-    "encode.size": ("size", _size, "STOPMO_OUTPUT_SIZE"),
-    "encode.preset": ("preset", _preset, "STOPMO_FFMPEG_PRESET"),
-    "encode.crf": ("crf", _int_range(0, 51), None),
-    "encode.nice": ("nice", _int_range(0, 19), "STOPMO_NICE"),
-    "title.festival_name": ("festival_name", _text, "STOPMO_FESTIVAL_NAME"),
-    "title.festival_logo": ("festival_logo", _path, "STOPMO_FESTIVAL_LOGO"),
-    "title.timezone": ("timezone", _timezone, "STOPMO_TIMEZONE"),
-    "daemon.workers": ("workers", _int_range(1, 16), "STOPMO_WORKERS"),
-    "daemon.debounce_seconds": ("debounce_seconds", _seconds, None),
-    "daemon.rescan_seconds": ("rescan_seconds", _seconds, "STOPMO_RESCAN_SECONDS"),
-    "daemon.max_attempts": ("max_attempts", _int_range(1, 100), None),
-    "daemon.retry_base_seconds": ("retry_base_seconds", _seconds, "STOPMO_RETRY_BASE_SECONDS"),
-    "screen.kind": ("screen", _choice(*SCREENS), "STOPMO_SCREEN"),
-    "screen.log": ("screen_log", _path, "STOPMO_SCREEN_LOG"),
-    "screen.mpv_socket": ("mpv_socket", _path, "STOPMO_MPV_SOCKET"),
-    "screen.recent": ("screen_recent", _int_range(1, 1000), "STOPMO_SCREEN_RECENT"),
-}
+KEYS: tuple[Key, ...] = (
+    Key("paths", "inbox", absolute_path, "STOPMO_INBOX"),
+    Key("paths", "work_dir", absolute_path, "STOPMO_WORK_DIR"),
+    Key("storage", "url", _storage, "STORAGE_URL", field="storage_url"),
+    Key("encode", "threads", int_range(1, 64), "STOPMO_FFMPEG_THREADS"),
+    Key("encode", "size", size((320, 180), (3840, 2160), even=True), "STOPMO_OUTPUT_SIZE"),
+    Key("encode", "preset", _preset, "STOPMO_FFMPEG_PRESET"),
+    Key("encode", "crf", int_range(0, 51)),
+    Key("encode", "nice", int_range(0, 19), "STOPMO_NICE"),
+    Key("title", "festival_name", text, "STOPMO_FESTIVAL_NAME"),
+    Key("title", "festival_logo", absolute_path, "STOPMO_FESTIVAL_LOGO"),
+    Key("title", "timezone", timezone, TIMEZONE_ENV),
+    Key("daemon", "workers", int_range(1, 16), "STOPMO_WORKERS"),
+    Key("daemon", "debounce_seconds", _seconds),
+    Key("daemon", "rescan_seconds", _seconds, "STOPMO_RESCAN_SECONDS"),
+    Key("daemon", "max_attempts", int_range(1, 100)),
+    Key("daemon", "retry_base_seconds", _seconds, "STOPMO_RETRY_BASE_SECONDS"),
+    Key("screen", "kind", choice(*SCREENS), "STOPMO_SCREEN", field="screen"),
+    Key("screen", "log", absolute_path, "STOPMO_SCREEN_LOG", field="screen_log"),
+    Key("screen", "mpv_socket", absolute_path, "STOPMO_MPV_SOCKET"),
+    Key("screen", "recent", int_range(1, 1000), "STOPMO_SCREEN_RECENT", field="screen_recent"),
+)
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -142,19 +113,8 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     environ = os.environ if environ is None else environ
     problems: list[str] = []
     raw = read_toml(path, DEFAULT_CONFIG, problems)
-    for key in sorted(set(raw) - set(_KEYS)):
-        problems.append(f"{key}: unknown setting")
-    values: dict[str, Any] = {}
-    for key, (name, parse, env) in _KEYS.items():
-        source, value = key, raw.get(key)
-        if env is not None and environ.get(env, "") != "":
-            source, value = env, environ[env]
-        if value is None:
-            continue
-        try:
-            values[name] = parse(value)
-        except ValueError as exc:
-            problems.append(f"{source}: {exc}")
+    values = {key.target: value
+              for key, value in read_keys(KEYS, raw, environ, problems).items()}
     logo = values.get("festival_logo")
     if logo is not None and not logo.is_file():
         problems.append(f"title.festival_logo: no such file {str(logo)!r}")

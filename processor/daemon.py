@@ -23,10 +23,10 @@ from watchdog.observers import Observer
 
 from moviepkg.notify import sd_notify
 
-from .control import ControlServer
 from .errors import ProcessorError
 from .locks import try_lock
 from .pipeline import Outcome, Pipeline
+from .screen.control import ControlServer
 from .state import PackageState
 
 log = logging.getLogger("stopmo.processor.daemon")

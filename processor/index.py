@@ -19,8 +19,9 @@ from moviepkg.record import (
     parse_record,
     record_key,
 )
+from moviepkg.storage import MOVIES_PREFIX
 
-from .store import JSON_TYPE, MOVIES_PREFIX, Store
+from .store import JSON_TYPE, Store
 
 log = logging.getLogger(__name__)
 

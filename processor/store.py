@@ -1,4 +1,4 @@
-"""Where published movies go: the Store interface, the local folder store, open_store()."""
+"""Where published movies go: the Store interface and the local folder store."""
 
 from __future__ import annotations
 
@@ -6,30 +6,23 @@ import abc
 import contextlib
 import logging
 import os
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from typing import IO
 
 from moviepkg.atomic import fsync_dir, temp_name
-
-if TYPE_CHECKING:
-    pass  # pragma: no cover
+from moviepkg.storage import key_problem
 
 log = logging.getLogger(__name__)
 
 PARTIAL_DIR = ".partial"
-MOVIES_PREFIX = "movies/"
 JSON_TYPE = "application/json"
 # Media never change under their key (the id is unique); records and the index do.
 CACHE_IMMUTABLE = "max-age=31536000, immutable"
 CACHE_REVALIDATE = "no-cache"
 MIB = 1024 * 1024
 S3_MIN_PART = 5 * MIB
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_URL_HELP = "STORAGE_URL: expected file:///absolute/path or s3://bucket/prefix, found"
 
 
 class StoreError(Exception):
@@ -39,22 +32,6 @@ class StoreError(Exception):
         self.where = where
         self.problem = problem
         super().__init__(f"{where}: {problem}")
-
-
-def key_problem(key: str) -> str | None:
-    """Say what is wrong with a store key, or None if it is a clean relative key."""
-    if not key:
-        return "empty key"
-    if key.startswith("/"):
-        return "absolute key"
-    if any(ord(ch) < 32 or ch == "\\" for ch in key):
-        return "control character or backslash in key"
-    for part in key.split("/"):
-        if part in ("", ".", ".."):
-            return f"empty, '.' or '..' part in key {key!r}"
-        if part.startswith("."):
-            return f"hidden part {part!r} in key (reserved for temporary files)"
-    return None
 
 
 def cache_control(key: str) -> str:
@@ -244,21 +221,3 @@ class FileStore(Store):
             probe.unlink()
         except OSError as exc:
             raise StoreError(self.url, f"not writable: {exc}") from exc
-
-
-def open_store(url: str, *, default_root: Path | None = None) -> Store:
-    """Open the store STORAGE_URL names; an empty URL means FileStore(default_root) if given."""
-    if not url.strip() and default_root is not None:
-        return FileStore(default_root)
-    parts = urlsplit(url)
-    if parts.query or parts.fragment:
-        raise ValueError(f"{_URL_HELP} {url!r}")
-    if parts.scheme == "file" and parts.netloc in ("", "localhost") and parts.path[:1] == "/":
-        return FileStore(Path(unquote(parts.path)))
-    if parts.scheme == "s3" and _BUCKET_RE.fullmatch(parts.netloc):
-        prefix = parts.path.removeprefix("/").removesuffix("/")
-        if not prefix or key_problem(prefix) is None:
-            from .s3store import S3Store  # boto3 is slow to import: only when needed
-
-            return S3Store(parts.netloc, prefix)
-    raise ValueError(f"{_URL_HELP} {url!r}")

@@ -19,10 +19,11 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, features
 
 from moviepkg.atomic import write_atomic
 from moviepkg.manifest import MAX_TITLE_CHARS
+from moviepkg.times import DEFAULT_TIMEZONE
 
 log = logging.getLogger(__name__)
 
-FESTIVAL_TZ = "Asia/Jerusalem"
+FESTIVAL_TZ = DEFAULT_TIMEZONE
 FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 FONT_PACKAGES = ("fonts-dejavu-core", "fonts-noto-core")
 MIN_SIZE = (320, 180)

@@ -1,24 +1,29 @@
 """Station settings: defaults, then a TOML file, then the environment; checked once.
 
 Each `[section]` of the file is one frozen dataclass below and each key one row of
-`KEYS`: a later feature (the kiosk's camera and buttons) adds a section class, a field
-on `StationSettings` and its rows, and gets the same checks and messages for free.
+`KEYS` (moviepkg.settings.Key rows, as in the processor's settings): a later feature
+adds a section class, a field on `StationSettings` and its rows, and gets the same
+checks and messages for free.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from moviepkg.ids import is_station_id
+from moviepkg.settings import Key, read_keys, read_toml, size
 from moviepkg.settings import absolute_path as _path
+from moviepkg.settings import boolean as _bool
 from moviepkg.settings import choice as _choice
 from moviepkg.settings import int_range as _int_range
-from moviepkg.settings import read_toml
+from moviepkg.settings import number as _number
+
+_size = size((16, 16), (8192, 8192))
 
 DEFAULT_CONFIG = Path("/etc/stopmo/station.toml")
 
@@ -136,19 +141,6 @@ class StationSettings:
 
 # --- parsers: value from TOML or the environment -> checked value, or ValueError -------------
 
-def _number(low: float, high: float, unit: str) -> Callable[[Any], float]:
-    def parse(value: Any) -> float:
-        try:
-            number = float(value) if not isinstance(value, bool) else float("nan")
-        except (TypeError, ValueError):
-            number = float("nan")
-        if not low < number <= high:
-            raise ValueError(f"expected more than {low:g} and at most {high:g} {unit}, "
-                             f"found {value!r}")
-        return number
-    return parse
-
-
 def _station_id(value: Any) -> str:
     if not isinstance(value, str) or not is_station_id(value):
         raise ValueError(f"expected lowercase letters, digits and dashes (at most 41), "
@@ -170,46 +162,10 @@ def _user(value: Any) -> str:
     return value
 
 
-def _size(value: Any) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in str(value).lower().split("x"))
-    except ValueError:
-        raise ValueError(f"expected WIDTHxHEIGHT like 1920x1080, found {value!r}") from None
-    if not (16 <= width <= 8192 and 16 <= height <= 8192):
-        raise ValueError(f"expected sizes from 16x16 to 8192x8192, found {value!r}")
-    return width, height
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, found {value!r}")
-
-
 def _url(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"https?://[^\s]+", value):
         raise ValueError(f"expected an http(s) URL, found {value!r}")
     return value.rstrip("/")
-
-
-@dataclass(frozen=True, slots=True)
-class Key:
-    """One setting: where it lives in the file, how it is checked, its environment name."""
-
-    section: str  # the TOML table, also the StationSettings field (but "station")
-    name: str  # the TOML key, also the field of the section's dataclass
-    parse: Callable[[Any], Any]
-    env: str | None = None
-
-    @property
-    def dotted(self) -> str:
-        """`section.key`, as problems are reported."""
-        return f"{self.section}.{self.name}"
 
 
 KEYS: tuple[Key, ...] = (
@@ -257,19 +213,9 @@ def load_settings(path: Path | None = None,
     environ = os.environ if environ is None else environ
     problems: list[str] = []
     raw = read_toml(path, DEFAULT_CONFIG, problems)
-    known = {key.dotted for key in KEYS}
-    problems += [f"{name}: unknown setting" for name in sorted(set(raw) - known)]
     values: dict[str, dict[str, Any]] = {}
-    for key in KEYS:
-        source, value = key.dotted, raw.get(key.dotted)
-        if key.env is not None and environ.get(key.env, "") != "":
-            source, value = key.env, environ[key.env]
-        if value is None:
-            continue
-        try:
-            values.setdefault(key.section, {})[key.name] = key.parse(value)
-        except ValueError as exc:
-            problems.append(f"{source}: {exc}")
+    for key, value in read_keys(KEYS, raw, environ, problems).items():
+        values.setdefault(key.section, {})[key.name] = value
     if problems:
         raise ConfigError(problems)
     settings = StationSettings()

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from processor.mpv_ipc import MpvIpc
+from processor.screen.ipc import MpvIpc
 from tests.services import free_port, require_binary, tail, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -63,7 +63,7 @@ SPECS: dict[str, Spec] = {
     ),
     "stopmo-screen.service": Spec(
         # `screen mpv` checks the settings (exit 3), then execs mpv, which never notifies.
-        ("processor/cli.py", "processor/player.py"),
+        ("processor/cli.py", "processor/screen/mpv.py"),
         ready=False,
         pings=False,
         prevent=frozenset({3}),

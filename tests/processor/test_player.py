@@ -14,8 +14,8 @@ from PIL import Image
 
 from moviepkg.ids import movie_code
 from moviepkg.record import MovieRecord, poster_key, video_key
-from processor.player import MpvScreen, mpv_args, recent_movies, save_idle_card
 from processor.screen import ScreenMovie
+from processor.screen.mpv import MpvScreen, mpv_args, recent_movies, save_idle_card
 from tests.services import MpvProcess, require_binary, wait_until
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)

@@ -38,8 +38,8 @@ from processor.store import (
     FileStore,
     Store,
     StoreError,
-    open_store,
 )
+from processor.storage import open_store
 from tests.services import S3Server, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

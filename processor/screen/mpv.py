@@ -23,9 +23,9 @@ from typing import Any
 from moviepkg.errors import RecordError
 from moviepkg.record import parse_record
 
-from .mpv_ipc import Event, MpvDisconnected, MpvError, MpvIpc
-from .screen import Screen, ScreenMovie
-from .titlecard import TitleCard, save_title_card
+from ..titlecard import TitleCard, save_title_card
+from .base import Screen, ScreenMovie
+from .ipc import Event, MpvDisconnected, MpvError, MpvIpc
 
 log = logging.getLogger("stopmo.processor.screen")
 BACKOFF_START, BACKOFF_MAX = 0.2, 5.0

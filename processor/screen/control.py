@@ -17,8 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .player import MpvScreen
-from .screen import Screen
+from .base import Screen
 
 log = logging.getLogger("stopmo.processor.control")
 
@@ -26,10 +25,6 @@ log = logging.getLogger("stopmo.processor.control")
 def answer(screen: Screen, request: dict[str, Any]) -> Any:
     """Carry out one operator request against the screen."""
     command = request.get("command")
-    if not isinstance(screen, MpvScreen):
-        if command == "status":
-            return {"kind": type(screen).__name__, "connected": False}
-        raise ValueError("the screen is not mpv (set screen.kind = \"mpv\")")
     if command == "status":
         return screen.status()
     if command == "next":
