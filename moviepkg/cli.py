@@ -5,29 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from enum import IntEnum
 from pathlib import Path
 
 from .demo import make_demo
 from .errors import PackageError
+from .exitcodes import ExitStatus
 from .manifest import MAX_FRAMES
 from .reader import Limits, read_package
 
 _DEFAULTS = Limits()
 
 
-class ExitStatus(IntEnum):
-    """What the moviepkg command exits with."""
-
-    OK = 0
-    ERROR = 1
-    INVALID = 2
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="moviepkg", description="stopmo movie packages")
     sub = parser.add_subparsers(dest="command", required=True)
-    validate = sub.add_parser("validate", help="check a package folder; exit 2 if invalid")
+    validate = sub.add_parser("validate", help="check a package folder; exit 5 if invalid")
     validate.add_argument("dir", type=Path)
     validate.add_argument("--max-frames", type=int, default=_DEFAULTS.max_frames)
     validate.add_argument("--max-frame-bytes", type=int, default=_DEFAULTS.max_frame_bytes)
@@ -57,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ExitStatus.INVALID
         except OSError as exc:  # not the package's fault: unreadable, I/O error...
             print(f"error: {exc}", file=sys.stderr)
-            return ExitStatus.ERROR
+            return ExitStatus.FAILURE
         flag = "PUBLISH" if package.publish else "NOPUBLISH"
         print(f"valid: {package.package_id} code {package.code}, {len(package.frames)} frames, "
               f"{package.total_bytes} bytes, {flag}")
@@ -65,13 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 1 <= args.frames <= MAX_FRAMES:
         print(f"error: --frames: expected 1 to {MAX_FRAMES}, found {args.frames}",
               file=sys.stderr)
-        return ExitStatus.ERROR
+        return ExitStatus.FAILURE
     try:
         width, height = (int(part) for part in args.size.lower().split("x"))
         path = make_demo(args.dir, frames=args.frames, publish=not args.nopublish,
                          station_id=args.station, title=args.title, width=width, height=height)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return ExitStatus.ERROR
+        return ExitStatus.FAILURE
     print(path)
     return ExitStatus.OK

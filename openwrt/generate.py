@@ -33,7 +33,6 @@ import re
 import sys
 import tempfile
 from dataclasses import dataclass
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,9 @@ import jinja2
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # moviepkg (standard library only) from this checkout
+from moviepkg.exitcodes import ExitStatus  # noqa: E402 - the one table of exit statuses
+
 HOSTS_FILE = ROOT / "ansible" / "inventory" / "hosts.yml"
 NETWORK_FILE = ROOT / "ansible" / "inventory" / "group_vars" / "all" / "network.yml"
 OPERATORS_FILE = ROOT / "ansible" / "inventory" / "group_vars" / "all" / "operators.yml"
@@ -61,15 +63,6 @@ AUTHORIZED_KEYS_HEADER = (
 )
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 WPA_KEY_RE = re.compile(r"^([\x20-\x7e]{8,63}|[0-9a-fA-F]{64})$")
-
-
-class ExitStatus(IntEnum):
-    """How the script ends."""
-
-    OK = 0
-    DIFFERS = 1
-    USAGE = 2
-    BAD_INVENTORY = 3
 
 
 class InventoryError(Exception):
@@ -329,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     except InventoryError as exc:
         for problem in exc.problems:
             print(f"inventory: {problem}", file=sys.stderr)
-        return ExitStatus.BAD_INVENTORY
+        return ExitStatus.CONFIG
 
     if args.out:
         for relative, text in router_files.items():
@@ -345,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{len(diffs)} file(s) differ from the inventory: run openwrt/generate.py",
                 file=sys.stderr,
             )
-            return ExitStatus.DIFFERS
+            return ExitStatus.FAILURE
         return ExitStatus.OK
     for path, text in expected.items():
         if not path.exists() or path.read_text() != text:

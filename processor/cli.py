@@ -19,7 +19,7 @@ from moviepkg.logs import setup_logging
 from . import receiver, report
 from .config import Settings, load_settings
 from .encode import Progress
-from .errors import ConfigError, ExitStatus
+from .errors import ConfigError, DaemonRunning, ExitStatus
 from .index import rebuild_index
 from .locks import try_lock
 from .pipeline import Outcome, Pipeline
@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="log more, show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     process = sub.add_parser("process", help="process one package now (exit 0 published, "
-                             "2 invalid, 3 bad settings, 1 other failure)")
+                             "5 invalid, 3 bad settings, 1 other failure; docs/commands.md)")
     process.add_argument("package", type=Path)
     process.add_argument("--keep", action="store_true",
                          help="copy the package into the work dir instead of moving it")
@@ -150,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as exc:
         log.error("store: %s", exc, exc_info=args.debug)
         return ExitStatus.FAILURE
+    except DaemonRunning as exc:
+        print(f"run: {exc}", file=sys.stderr)
+        return ExitStatus.BUSY
     except Exception as exc:
         if args.debug:
             raise

@@ -23,7 +23,7 @@ from watchdog.observers import Observer
 
 from moviepkg.notify import sd_notify
 
-from .errors import ProcessorError
+from .errors import DaemonRunning
 from .locks import try_lock
 from .pipeline import Outcome, Pipeline
 from .screen.control import ControlServer
@@ -148,7 +148,7 @@ class Daemon:
         """Watch and process until stop() is called; refuse if another daemon runs."""
         with try_lock(self.pipeline.daemon_lock) as mine:
             if not mine:
-                raise ProcessorError(f"another processor daemon is running on "
+                raise DaemonRunning(f"another processor daemon is running on "
                                      f"{self.settings.work_dir} (it holds daemon.lock)")
             self._run()
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
+from moviepkg.exitcodes import ExitStatus
 
-
-class ExitStatus(IntEnum):
-    """What `processor process` and `processor run` exit with."""
-
-    OK = 0
-    FAILURE = 1
-    INVALID = 2
-    CONFIG = 3
+__all__ = [
+    "ConfigError",
+    "ContentError",
+    "DaemonRunning",
+    "EncodeError",
+    "ExitStatus",
+    "ProcessorError",
+]
 
 
 class ProcessorError(Exception):
@@ -24,6 +24,10 @@ class ConfigError(ProcessorError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
+
+
+class DaemonRunning(ProcessorError):
+    """Another processor daemon holds the work dir."""
 
 
 class EncodeError(ProcessorError):

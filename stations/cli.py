@@ -11,26 +11,16 @@ import shutil
 import signal
 import sys
 from collections.abc import Sequence
-from enum import IntEnum
 from pathlib import Path
 from types import FrameType
 
+from moviepkg.exitcodes import ExitStatus
 from moviepkg.logs import setup_logging
 
 from .config import ConfigError, StationSettings, delivery_problems, load_settings
 from .sync import Agent, AgentBusy, agent_lock
 
 log = logging.getLogger("stopmo.station")
-
-
-class ExitStatus(IntEnum):
-    """What the station commands exit with."""
-
-    OK = 0
-    FAILURE = 1  # something stays undelivered (it is still in the outbox)
-    USAGE = 2
-    CONFIG = 3
-    BUSY = 4  # another sync agent runs on this outbox
 
 
 def _parser() -> argparse.ArgumentParser:

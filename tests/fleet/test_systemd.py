@@ -367,12 +367,13 @@ def test_restart_policy(name: str) -> None:
 def test_prevented_exit_statuses_are_the_programs_own() -> None:
     from gunicorn.arbiter import Arbiter
 
+    from moviepkg.exitcodes import ExitStatus
     from processor.errors import ExitStatus as ProcessorExit
     from stations.cli import ExitStatus as StationExit
 
-    assert int(ProcessorExit.CONFIG) == 3
-    assert int(StationExit.CONFIG) == 3
-    assert int(StationExit.BUSY) == 4  # deliberately restarted, see stopmo-sync.service
+    assert ProcessorExit is ExitStatus and StationExit is ExitStatus  # one table
+    assert int(ExitStatus.CONFIG) == 3
+    assert int(ExitStatus.BUSY) == 4  # deliberately restarted, see stopmo-sync.service
     assert (Arbiter.WORKER_BOOT_ERROR, Arbiter.APP_LOAD_ERROR) == (3, 4)
 
 

@@ -25,11 +25,11 @@ def test_make_demo_then_validate(tmp_path: Path) -> None:
     assert "12 frames" in checked.stdout and "NOPUBLISH" in checked.stdout
 
 
-def test_invalid_package_exits_2_with_one_line(tmp_path: Path) -> None:
+def test_invalid_package_exits_5_with_one_line(tmp_path: Path) -> None:
     path = Path(moviepkg("make-demo", str(tmp_path), "--frames", "3").stdout.strip())
     (path / "0001.jpg").unlink()
     checked = moviepkg("validate", str(path))
-    assert checked.returncode == 2
+    assert checked.returncode == 5
     assert checked.stdout == "invalid: 0002.jpg: expected frame 0001.jpg before it, " \
                              "found a gap at 0001.jpg\n"
 
@@ -37,7 +37,7 @@ def test_invalid_package_exits_2_with_one_line(tmp_path: Path) -> None:
 def test_limits_on_the_command_line(tmp_path: Path) -> None:
     path = Path(moviepkg("make-demo", str(tmp_path), "--frames", "3").stdout.strip())
     checked = moviepkg("validate", str(path), "--max-frames", "2")
-    assert checked.returncode == 2 and "at most 2" in checked.stdout
+    assert checked.returncode == 5 and "at most 2" in checked.stdout
 
 
 def test_demo_frames_make_a_movie_with_real_ffmpeg(tmp_path: Path) -> None:

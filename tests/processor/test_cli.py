@@ -51,7 +51,7 @@ def test_a_second_daemon_is_refused(tmp_path: Path) -> None:
         wait_until(lambda: (tmp_path / "work" / "control.sock").exists(), timeout=20,
                    message="first daemon up")
         second = processor("run", env=env)
-        assert second.returncode == 1 and "another processor daemon is running" in second.stderr
+        assert second.returncode == 4 and "another processor daemon is running" in second.stderr
         assert lock.exists()
     finally:
         first.terminate()
@@ -67,11 +67,11 @@ def test_keep_copies_instead_of_moving(tmp_path: Path) -> None:
     assert package.exists()
 
 
-def test_invalid_package_exits_2_and_is_quarantined(tmp_path: Path) -> None:
+def test_invalid_package_exits_5_and_is_quarantined(tmp_path: Path) -> None:
     package = add_package(tmp_path / "inbox", frames=3)
     (package / "0001.jpg").unlink()
     done = processor("process", str(package), env=base_env(tmp_path))
-    assert (done.returncode, done.stdout) == (2, "quarantined\n")
+    assert (done.returncode, done.stdout) == (5, "quarantined\n")
     reason = (tmp_path / "work" / "quarantine" / package.name / "REASON").read_text()
     assert reason == "0002.jpg: expected frame 0001.jpg before it, found a gap at 0001.jpg\n"
     assert "gap at 0001.jpg" in done.stderr  # the log says why, too
@@ -88,7 +88,7 @@ def test_bad_settings_exit_3_with_key_and_message(tmp_path: Path) -> None:
         "encode.threads: expected an integer from 1 to 64, found 'many'"]
 
 
-def test_store_down_exits_1_and_the_package_waits_for_a_retry(tmp_path: Path,
+def test_store_down_exits_1_and_the_movie_waits_to_publish(tmp_path: Path,
                                                               s3_server: S3Server) -> None:
     s3_server.client().create_bucket(Bucket="festival")
     env = base_env(tmp_path, STORAGE_URL="s3://festival", **s3_server.env())
@@ -98,7 +98,7 @@ def test_store_down_exits_1_and_the_package_waits_for_a_retry(tmp_path: Path,
         done = processor("process", str(package), env=env)
     finally:
         s3_server.start()
-    assert done.returncode == 1 and done.stdout == "retry\n", done.stderr
+    assert done.returncode == 1 and done.stdout == "waiting\n", done.stderr  # on screen
     assert (tmp_path / "work" / "packages" / package.name / "MANIFEST").exists()
     again = processor("process", str(package), env=env)  # same command once S3 is back
     assert (again.returncode, again.stdout) == (0, "published\n"), again.stderr
