@@ -23,7 +23,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Self
+from typing import IO, TYPE_CHECKING, Any, NoReturn, Self
 
 import pytest
 
@@ -65,16 +65,22 @@ def free_port() -> int:
         return port
 
 
+def skip_or_fail(reason: str) -> NoReturn:
+    """A capability is missing: fail under CI (it must never go green by skipping), skip
+    elsewhere with the reason."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI must have it: see scripts/setup)")
+    pytest.skip(reason)
+
+
 def require_binary(name: str) -> str:
     """Return the path of an executable; fail under CI, skip elsewhere, when missing."""
     # /usr/sbin is not on a normal user's PATH on Debian, but sshd lives there.
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
     if path:
         return path
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is not installed: run scripts/setup")
     package = DEBIAN_PACKAGES.get(name, f"the package that provides {name}")
-    pytest.skip(f"{name} is not installed: apt-get install {package} (or run scripts/setup)")
+    skip_or_fail(f"{name} is not installed: apt-get install {package} (or run scripts/setup)")
 
 
 def child_pids(pid: int) -> list[int]:

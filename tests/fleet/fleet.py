@@ -8,8 +8,9 @@ import subprocess
 from pathlib import Path
 
 import jinja2
-import pytest
 import yaml
+
+from tests.services import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "ansible" / "inventory"
@@ -56,9 +57,7 @@ def render_for_host(template: Path, host: str, **overrides: object) -> str:
 def require_root() -> None:
     """Network namespaces need root: fail under CI, skip elsewhere."""
     if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("network namespaces need root")
-        pytest.skip("network namespaces need root")
+        skip_or_fail("network namespaces need root")
 
 
 def run(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from tests.fleet.fleet import in_ns, require_root, run
-from tests.services import Daemon, ServiceError, require_binary, wait_until
+from tests.services import Daemon, ServiceError, require_binary, skip_or_fail, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "ansible" / "inventory"
@@ -433,7 +433,7 @@ def vpn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vpn]:
     for binary in ("ip", "openvpn", "openssl", "iptables-restore"):
         require_binary(binary)
     if not Path("/dev/net/tun").exists():
-        pytest.skip("no /dev/net/tun")
+        skip_or_fail("no /dev/net/tun")
     namespaces = Namespaces("vpn")
     topology = Vpn(tmp_path_factory.mktemp("vpn"), namespaces)
     try:

@@ -18,7 +18,7 @@ from processor.screen import FakeScreen, read_fake_screen
 from processor.state import Step
 from tests.corpus import CORPUS
 from tests.processor.conftest import add_package, ffprobe_json, with_settings
-from tests.services import S3Server
+from tests.services import S3Server, skip_or_fail
 
 
 def run_one(pipeline: Pipeline, entry: Path) -> Outcome:
@@ -172,7 +172,7 @@ def test_a_package_folder_gone_missing_is_quarantined_once(pipeline: Pipeline) -
 def test_inbox_on_another_file_system(pipeline: Pipeline, tmp_path: Path) -> None:
     shm = Path("/dev/shm")
     if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
-        pytest.skip("no second file system here")
+        skip_or_fail("no second file system here (/dev/shm as tmpfs)")
     inbox = Path(tempfile.mkdtemp(dir=shm, prefix="stopmo-inbox-"))
     try:
         other = with_settings(pipeline, inbox=inbox)

@@ -29,6 +29,7 @@ from moviepkg.record import (
 )
 from processor.index import rebuild_index, update_index
 from processor.s3store import S3Store
+from processor.storage import open_store
 from processor.store import (
     CACHE_IMMUTABLE,
     CACHE_REVALIDATE,
@@ -39,7 +40,6 @@ from processor.store import (
     Store,
     StoreError,
 )
-from processor.storage import open_store
 from tests.services import S3Server, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,6 +17,7 @@ from stations.config import (
     delivery_problems,
     load_settings,
 )
+from tests.services import skip_or_fail
 
 GOOD = """
 [station]
@@ -66,7 +67,7 @@ def test_a_full_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
 
 def test_defaults_without_a_file() -> None:
     if Path("/etc/stopmo/station.toml").exists():
-        pytest.skip("this machine has its own /etc/stopmo/station.toml")
+        skip_or_fail("this machine has its own /etc/stopmo/station.toml")
     settings = load_settings(None, environ={"STOPMO_STATION_ID": "st-9"})
     assert settings == StationSettings(station_id="st-9")
 

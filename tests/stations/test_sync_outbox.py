@@ -13,6 +13,7 @@ import pytest
 
 from moviepkg.writer import PackageWriter
 from stations.outbox import DAY, Outbox
+from tests.services import skip_or_fail
 from tests.stations.conftest import T0, add_package
 
 
@@ -42,7 +43,7 @@ def test_archive_moves_and_restarts_the_retention_clock(tmp_path: Path) -> None:
 @pytest.fixture
 def other_file_system(tmp_path: Path) -> Iterator[Path]:
     if not Path("/dev/shm").is_dir() or os.stat("/dev/shm").st_dev == tmp_path.stat().st_dev:
-        pytest.skip("no second file system (/dev/shm) to archive across")
+        skip_or_fail("no second file system (/dev/shm) to archive across")
     with tempfile.TemporaryDirectory(dir="/dev/shm") as folder:
         yield Path(folder)
 
