@@ -8,7 +8,7 @@
    through the queue, captures on the worker thread, as in real use), then 600 frames shot
    straight through the flow and the Kiosk's thumbnail cache, then the 10 fps replay
    (Action.PLAY through the queue): played frames per second, the time between them, and
-   the time of `Kiosk._draw`. The Tk main loop runs as in `stations.ui.run`.
+   the time of `Kiosk._draw`. The Tk main loop runs as in `stations.kiosk.run`.
 3. Resident memory over capture/delete cycles in that Kiosk (capture -> flow.captured ->
    thumbs.add, then Action.UNDO -> thumbs.drop, the Tk loop running between cycles), with a
    full thumbnail cache: RSS after 100 and after 1,000 cycles (aim: at most 10 MB growth).
@@ -42,8 +42,8 @@ from bench.frames import camera_frames  # noqa: E402
 from stations.buttons import KeyboardButtons  # noqa: E402
 from stations.camera import FakeCamera  # noqa: E402
 from stations.flow import Action, Command, Flow, Screen  # noqa: E402
+from stations.kiosk import LIVE_FPS, Kiosk  # noqa: E402
 from stations.thumbs import Thumbnails, thumbnail  # noqa: E402
-from stations.ui import LIVE_FPS, PLAY_FPS, Kiosk  # noqa: E402
 from tests.services import XvfbDisplay  # noqa: E402
 
 FRAME = (1920, 1080)
@@ -254,22 +254,23 @@ def bench_kiosk(frames: int, cycles: int, live_seconds: float, tmp: Path) -> Non
                   f"{shot:.1f} s", flush=True)
 
             first, first_tick = len(kiosk.draws), len(kiosk.ticks)
+            play_fps = flow.fps  # the replay runs at kiosk.fps
             kiosk.post(Action.PLAY)
             run_loop(root, lambda: flow.screen is Screen.PLAYING, 10)
-            run_loop(root, lambda: flow.screen is not Screen.PLAYING, frames / PLAY_FPS * 3)
+            run_loop(root, lambda: flow.screen is not Screen.PLAYING, frames / play_fps * 3)
             played = [d for d in kiosk.draws[first:] if d[3]]
             stamps = [d[0] for d in played]
             between = gaps(stamps)
-            late = sum(1 for g in between if g > 1.5 / PLAY_FPS)
+            late = sum(1 for g in between if g > 1.5 / play_fps)
             print(f"   replay of {frames} frames: {len(played)} played in "
-                  f"{stamps[-1] - stamps[0]:.1f} s = {rate(stamps):.2f} fps (target {PLAY_FPS}, "
-                  f"ideal {(frames - 1) / PLAY_FPS:.1f} s)")
+                  f"{stamps[-1] - stamps[0]:.1f} s = {rate(stamps):.2f} fps (target {play_fps}, "
+                  f"ideal {(frames - 1) / play_fps:.1f} s)")
             print(f"   between played frames {ms(between)}; {late} longer than "
-                  f"{1.5 / PLAY_FPS * 1e3:.0f} ms")
+                  f"{1.5 / play_fps * 1e3:.0f} ms")
             print(f"   Kiosk._draw of a played frame {ms([d[1] for d in played])}")
             work = [t[1] for t in kiosk.ticks[first_tick:] if t[2] is Screen.PLAYING]
             print(f"   whole _tick while playing {ms(work)}; the next tick is scheduled "
-                  f"{1000 // PLAY_FPS} ms after a tick ends", flush=True)
+                  f"{1000 // play_fps} ms after the last one was due", flush=True)
 
             # 3. memory: capture/delete cycles with a full cache, the Tk loop running between
             kiosk._act(Action.UNDO)

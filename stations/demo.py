@@ -18,8 +18,8 @@ from pathlib import Path
 
 from .camera import FakeCamera
 from .config import StationSettings
+from .factory import make_flow
 from .flow import Action, Command, Flow, Screen
-from .kiosk import make_flow
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,44 +1,212 @@
-"""`python -m stations`: build the kiosk from the settings and run it full-screen."""
+"""The kiosk: the Tk window that shows the rendered screens, turns keys into actions, runs.
+
+All Tk work happens on this thread. Buttons post actions on a queue that `after()`
+drains; the camera captures on a worker thread and posts the frame back the same
+way. One PhotoImage is reused for every picture (pasting into it is fast; making
+a new one per frame is not).
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+import time
 import tkinter as tk
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from .buttons import Buttons, GpioButtons, KeyboardButtons
-from .camera import Camera, FakeCamera, Picamera2Camera
+from PIL import Image, ImageTk
+
+from moviepkg.notify import sd_notify
+
+from .buttons import Buttons, KeyboardButtons
+from .camera import Camera
 from .config import StationSettings
-from .flow import Flow, Timeouts
-from .ui import Kiosk, run
+from .factory import make_buttons, make_camera, make_flow
+from .flow import Action, Command, Flow, Screen
+from .render import Renderer
+from .thumbs import Thumbnails
 
-log = logging.getLogger("stopmo.station")
-
-
-def make_camera(settings: StationSettings) -> Camera:
-    """The camera the settings name (never a silent fallback to the fake)."""
-    camera = settings.camera
-    if camera.kind == "fake":
-        return FakeCamera(camera.size, camera.preview_size)
-    return Picamera2Camera(camera.size, camera.preview_size)
+log = logging.getLogger("stopmo.station.ui")
+LIVE_FPS = 15  # the live view; the replay runs at the movie's fps (kiosk.fps)
 
 
-def make_buttons(settings: StationSettings) -> Buttons:
-    """GPIO buttons or keyboard keys, as the settings say."""
-    buttons = settings.buttons
-    if buttons.kind == "keyboard":
-        return KeyboardButtons()
-    return GpioButtons(buttons.pins(), bounce_seconds=buttons.bounce_seconds)
+def tick_period(screen: Screen, fps: int) -> float:
+    """Seconds between ticks: the movie's own fps (kiosk.fps) while it replays, else the
+    live view's."""
+    return 1 / (fps if screen is Screen.PLAYING else LIVE_FPS)
 
 
-def make_flow(settings: StationSettings) -> Flow:
-    """The state machine for this station's outbox."""
-    kiosk = settings.kiosk
-    return Flow(settings.paths.outbox, settings.station_id, frame_limit=kiosk.frame_limit,
-                timeouts=Timeouts(still_there=kiosk.still_there_seconds,
-                                  give_up=kiosk.give_up_seconds,
-                                  finish_choice=kiosk.finish_seconds,
-                                  done=kiosk.done_seconds),
-                fps=kiosk.fps)
+class Kiosk:
+    """The station's window and its loop."""
+
+    def __init__(self, root: tk.Tk, flow: Flow, camera: Camera, buttons: Buttons,
+                 website_url: str = "", size: tuple[int, int] | None = None,
+                 fullscreen: bool = True, screenshots: Path | None = None) -> None:
+        self.root = root
+        self.flow = flow
+        self.camera = camera
+        self.buttons = buttons
+        self.screenshots = screenshots
+        if fullscreen:
+            root.attributes("-fullscreen", True)
+        root.configure(background="black", cursor="none")
+        root.title("stopmo")
+        width, height = size or (root.winfo_screenwidth(), root.winfo_screenheight())
+        root.geometry(f"{width}x{height}+0+0")
+        self.renderer = Renderer((width, height), website_url)
+        self.photo = ImageTk.PhotoImage(Image.new("RGB", (width, height)))
+        self.label = tk.Label(root, image=self.photo, borderwidth=0, highlightthickness=0)
+        self.label.pack(fill="both", expand=True)
+        self.thumbs = Thumbnails(limit=max(flow.frame_limit, 1))
+        self.inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._playing: list[Path] = []
+        self._play_index = 0
+        self._last_screen: Screen | None = None
+        self._last_live = 0.0
+        self._last_notify = 0.0
+        self._due = 0.0
+        self._shown: set[Screen] = set()
+        self.frames_drawn = 0
+        buttons.start(self.post)
+        if isinstance(buttons, KeyboardButtons):
+            root.bind("<KeyPress>", lambda event: buttons.key(event.keysym))
+
+    def post(self, action: Action) -> None:
+        """Any thread: a button was pressed."""
+        self.inbox.put(("action", action))
+
+    def start(self) -> None:
+        """Resume a movie cut off by a crash, draw, and start the loop."""
+        if self.flow.resume():
+            self.thumbs.rebuild(self.flow.frame_paths())
+            self.camera.lock()
+        self._tick()
+        sd_notify("READY=1")
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        started = time.monotonic()
+        try:
+            self._drain()
+            self.flow.tick()
+            self._follow_screen()
+            self._draw()
+            now = time.monotonic()
+            if now - self._last_notify > 2:  # a frozen loop stops these: systemd restarts us
+                sd_notify("WATCHDOG=1")
+                self._last_notify = now
+        except Exception as exc:  # never let the window die: the helper screen instead
+            self.flow.fail(exc)
+        # Keep a steady beat: the next tick is due one period after the last one was due,
+        # not one period after this one's work ended (that would run slow by the work time).
+        period = self.period()
+        due = self._due + period if self._due else started + period
+        now = time.monotonic()
+        if due < now - period:  # far behind (a slow moment): do not try to catch up
+            due = now
+        self._due = due
+        self.root.after(max(1, round((due - now) * 1000)), self._tick)
+
+    def period(self) -> float:
+        """Seconds between ticks now."""
+        return tick_period(self.flow.screen, self.flow.fps)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                kind, item = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "action":
+                self._act(item)
+            elif kind == "frame":
+                index = self.flow.captured(item)
+                if index >= 0:
+                    self.thumbs.add(index, item)
+            elif kind == "camera-failed":
+                self.flow.busy = False
+                self.flow.fail(item)
+
+    def _act(self, action: Action) -> None:
+        before = self.flow.frames
+        command = self.flow.handle(action)
+        if self.flow.frames < before:  # the last frame was deleted
+            self.thumbs.drop(before - 1)
+        if command is Command.CAPTURE:
+            threading.Thread(target=self._capture, name="capture", daemon=True).start()
+        elif command is Command.PLAY:
+            self._playing = self.flow.frame_paths()
+            self._play_index = 0
+
+    def _capture(self) -> None:
+        try:
+            self.inbox.put(("frame", self.camera.capture()))
+        except Exception as exc:
+            self.inbox.put(("camera-failed", exc))
+
+    def _follow_screen(self) -> None:
+        """Lock the camera for a movie; forget thumbnails when one ends."""
+        screen = self.flow.screen
+        if screen is self._last_screen:
+            return
+        if self._last_screen in (None, Screen.ATTRACT) and screen is Screen.SHOOTING:
+            self.thumbs.clear()
+            self.thumbs.rebuild(self.flow.frame_paths())
+            self.camera.lock()
+        if screen in (Screen.DONE, Screen.ATTRACT) and self._last_screen not in (
+                None, Screen.DONE, Screen.ATTRACT):
+            self.camera.unlock()
+            self.thumbs.clear()
+        self._last_screen = screen
+
+    def _played_frame(self) -> Image.Image | None:
+        if self._play_index >= len(self._playing):
+            self.flow.playback_over()
+            return None
+        image = self.thumbs.get(self._play_index)
+        if image is None:  # not kept (a resumed movie): decode it now
+            image = self.thumbs.add(self._play_index, self._playing[self._play_index].read_bytes())
+        self._play_index += 1
+        return image
+
+    def _draw(self) -> None:
+        view = self.flow.view()
+        live = played = None
+        if view.screen is Screen.SHOOTING:
+            live = self.camera.preview()
+        elif view.screen is Screen.PLAYING:
+            played = self._played_frame()
+            if played is None:
+                view = self.flow.view()
+                live = self.camera.preview() if view.screen is Screen.SHOOTING else None
+        picture = self.renderer.draw(view, time.monotonic(), live=live, onion=self.thumbs.last,
+                                     played=played)
+        self.photo.paste(picture)
+        self.frames_drawn += 1
+        if self.screenshots is not None and view.screen not in self._shown:
+            self._shown.add(view.screen)
+            self.screenshots.mkdir(parents=True, exist_ok=True)
+            picture.save(self.screenshots / f"{view.screen.value}.png")
+
+    def close(self) -> None:
+        """Release the camera and the buttons."""
+        self.buttons.close()
+        self.camera.close()
+
+
+def run(make: Callable[[tk.Tk], Kiosk]) -> None:
+    """Open the window, build the kiosk in it, and run until the window closes."""
+    root = tk.Tk()
+    kiosk = make(root)
+    kiosk.start()
+    try:
+        root.mainloop()
+    finally:
+        kiosk.close()
 
 
 def run_kiosk(settings: StationSettings) -> None:

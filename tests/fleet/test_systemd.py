@@ -70,7 +70,7 @@ SPECS: dict[str, Spec] = {
         network=False,
     ),
     "stopmo-station.service": Spec(
-        ("stations/ui.py", "stations/kiosk.py"),
+        ("stations/kiosk.py", "stations/factory.py"),
         ready=True,
         pings=True,
         prevent=frozenset({3}),
@@ -114,7 +114,7 @@ PING_EVERY: dict[str, float | None] = {
 }
 CODE_PINGS = {
     "stopmo-processor.service": ("processor/daemon.py", "self._wake.wait(min(0.5,"),
-    "stopmo-station.service": ("stations/ui.py", "now - self._last_notify > 2:"),
+    "stopmo-station.service": ("stations/kiosk.py", "now - self._last_notify > 2:"),
     "stopmo-sync.service": ("stations/sync.py", "int(usec) / 2e6"),
 }
 # Sandboxing every unit has, the root X server included.

@@ -8,6 +8,7 @@ import subprocess
 import time
 import tkinter as tk
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from moviepkg.reader import read_package
 from stations.buttons import DEFAULT_PINS, GpioButtons, KeyboardButtons
 from stations.camera import FakeCamera
 from stations.flow import Action, Flow, Screen
-from stations.ui import Kiosk
+from stations.kiosk import Kiosk
 from tests.services import XvfbDisplay, require_binary
 
 ARTIFACTS = Path(os.environ.get("STOPMO_SCREENSHOTS", "/tmp/stopmo-station-screens"))
@@ -83,6 +84,7 @@ def test_a_movie_by_gpio_buttons(root: tk.Tk, tmp_path: Path, display: XvfbDispl
         pump(root, lambda: flow.frames == 3)
         press(Action.PLAY)
         pump(root, lambda: flow.screen is Screen.PLAYING)
+        assert kiosk.period() == pytest.approx(1 / flow.fps)  # the replay's pace: kiosk.fps
         shot("3-playing")
         pump(root, lambda: flow.screen is Screen.SHOOTING, timeout=5)
         press(Action.FINISH)
@@ -105,11 +107,12 @@ def test_a_movie_by_keys_with_xdotool(tmp_path: Path, display: XvfbDisplay) -> N
     script = tmp_path / "kiosk.py"
     script.write_text(f"""
 import tkinter as tk
+from dataclasses import replace
 from pathlib import Path
 from stations.buttons import KeyboardButtons
 from stations.camera import FakeCamera
 from stations.flow import Flow
-from stations.ui import Kiosk, run
+from stations.kiosk import Kiosk, run
 run(lambda root: Kiosk(root, Flow(Path({str(tmp_path / 'outbox')!r}), "st-5", frame_limit=50),
                        FakeCamera(size=(640, 360), preview_size=(320, 180)), KeyboardButtons(),
                        "https://movies.test", size=(1024, 640), fullscreen=False,
@@ -155,11 +158,12 @@ def test_kill_9_mid_movie_then_resume(tmp_path: Path, display: XvfbDisplay) -> N
     outbox = tmp_path / "outbox"
     script = tmp_path / "kiosk.py"
     script.write_text(f"""
+from dataclasses import replace
 from pathlib import Path
 from stations.buttons import KeyboardButtons
 from stations.camera import FakeCamera
 from stations.flow import Flow
-from stations.ui import Kiosk, run
+from stations.kiosk import Kiosk, run
 run(lambda root: Kiosk(root, Flow(Path({str(outbox)!r}), "st-6"),
                        FakeCamera(size=(640, 360), preview_size=(320, 180)), KeyboardButtons(),
                        size=(800, 500), fullscreen=False))
@@ -234,3 +238,26 @@ def test_the_kiosk_command(tmp_path: Path, display: XvfbDisplay) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("fps", [5, 12])
+def test_the_replay_runs_at_kiosk_fps(tmp_path: Path, fps: int) -> None:
+    from stations.config import KioskSettings, StationSettings
+    from stations.factory import make_flow
+    from stations.kiosk import LIVE_FPS, tick_period
+
+    settings = StationSettings(station_id="st-2", kiosk=KioskSettings(fps=fps))
+    flow = make_flow(replace(settings, paths=replace(settings.paths, outbox=tmp_path)))
+    assert flow.fps == fps
+    assert tick_period(Screen.PLAYING, flow.fps) == pytest.approx(1 / fps)
+    assert tick_period(Screen.SHOOTING, flow.fps) == pytest.approx(1 / LIVE_FPS)
+
+
+def test_the_headless_demo_never_imports_tkinter() -> None:
+    import sys
+
+    probe = ("import sys, stations.demo, stations.factory, stations.cli; "
+             "sys.exit(1 if 'tkinter' in sys.modules else 0)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr or "tkinter was imported"
