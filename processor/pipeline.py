@@ -28,13 +28,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from moviepkg.atomic import fsync_dir, fsync_file, write_atomic
+from moviepkg.backoff import backoff_delay
 from moviepkg.errors import IncompletePackage, PackageError
 from moviepkg.ids import is_package_id
 from moviepkg.logs import package_context
 from moviepkg.reader import Package, read_package
 from moviepkg.record import MovieRecord, parse_record
 
-from .backoff import backoff_delay
 from .config import Settings
 from .encode import EncodeJob, Progress, encode
 from .failures import is_permanent
@@ -234,7 +234,7 @@ class Pipeline:
             log.error("failed %d times, giving up: %s", state.attempts, state.last_error)
             return Outcome.FAILED
         delay = backoff_delay(state.attempts, self.settings.retry_base_seconds,
-                              MAX_BACKOFF_SECONDS, self.rng)
+                              MAX_BACKOFF_SECONDS, self.rng.random)
         state.next_attempt_at = self.clock() + delay
         self.states.save(state, self.clock())
         log.warning("step after %s failed (attempt %d), retry in %.0f s: %s", state.step,

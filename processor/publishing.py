@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from moviepkg.backoff import backoff_delay
 from moviepkg.logs import package_context
 from moviepkg.record import parse_record, poster_key, record_key, video_key
 
-from .backoff import backoff_delay
 from .index import update_index
 from .locks import try_lock
 from .state import PackageState, StateStore, Step
@@ -115,7 +115,8 @@ class PublishQueue:
         """Count a failed try; return the delay before the next one."""
         state.attempts += 1
         state.last_error = f"{type(exc).__name__}: {exc}"
-        delay = backoff_delay(state.attempts, PUBLISH_RETRY_BASE, PUBLISH_RETRY_CAP, self.rng)
+        delay = backoff_delay(state.attempts, PUBLISH_RETRY_BASE, PUBLISH_RETRY_CAP,
+                              self.rng.random)
         state.next_attempt_at = self.clock() + delay
         self.states.save(state, self.clock())
         with self._lock:

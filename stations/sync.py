@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moviepkg.backoff import Backoff
 from moviepkg.errors import IncompletePackage, PackageError
 from moviepkg.ids import split_package_id
 from moviepkg.logs import package_context
@@ -65,27 +66,6 @@ def agent_lock(outbox: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-class Backoff:
-    """Exponential backoff with jitter: base, 2x base, 4x ... up to cap, each 50-100 %."""
-
-    def __init__(self, base: float, cap: float,
-                 rng: Callable[[], float] = random.random) -> None:
-        self.base = base
-        self.cap = cap
-        self.rng = rng
-        self.failures = 0
-
-    def next_delay(self) -> float:
-        """The wait before the next try; each call counts one more failure."""
-        delay = min(self.cap, self.base * 2.0 ** min(self.failures, 30))
-        self.failures += 1
-        return delay * (0.5 + self.rng() / 2)
-
-    def reset(self) -> None:
-        """A success: the next failure starts from base again."""
-        self.failures = 0
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from moviepkg.backoff import Backoff
 from moviepkg.errors import RecordError
 from moviepkg.record import parse_record
 
@@ -157,20 +158,19 @@ class MpvScreen(Screen):
     # --- the controller thread ------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = BACKOFF_START
+        backoff = Backoff(BACKOFF_START, BACKOFF_MAX, rng=lambda: 1.0)  # a local socket
         while not self._stop.is_set():
             if not self._ipc.connected:
                 try:
                     self._ipc.connect()
                     self._push_all()
                     log.info("connected to mpv at %s", self.socket)
-                    backoff = BACKOFF_START
+                    backoff.reset()
                 except (OSError, MpvError) as exc:
                     self._ipc.close()
-                    self._drain(timeout=backoff)
-                    if backoff == BACKOFF_START:
+                    if backoff.failures == 0:
                         log.warning("mpv is not answering at %s (%s); retrying", self.socket, exc)
-                    backoff = min(BACKOFF_MAX, backoff * 2)
+                    self._drain(timeout=backoff.next_delay())
                     continue
             self._drain(timeout=1.0)
 
