@@ -9,9 +9,12 @@ from typing import Any
 
 import redis
 from flask import Flask, Response
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from moviepkg.logs import setup_logging
 
+from .breaker import Breaker
 from .catalog import Catalog
 from .storage import Storage, open_storage
 
@@ -36,15 +39,21 @@ def settings_from_env() -> dict[str, Any]:
         "PRESIGN_SECONDS": _env_int("PRESIGN_SECONDS", 900),
         "CACHE_SECONDS": _env_int("CACHE_SECONDS", 60),
         "PAGE_SIZE": _env_int("PAGE_SIZE", 24),
+        "REDIS_BACKOFF_SECONDS": _env_int("REDIS_BACKOFF_SECONDS", 5),
+        "HEALTH_TOKEN": os.environ.get("HEALTH_TOKEN", ""),
     }
 
 
 def _redis(url: str) -> redis.Redis | None:
     if url in ("", "none", "off"):
         return None  # the cache switched off: every request reads the store
-    # Short timeouts: a Redis that hangs must not hold a visitor for long.
+    # Short timeouts: a Redis that hangs must not hold a visitor for long (and the
+    # catalog's breaker then skips it). One immediate retry, on a connection error only,
+    # replaces a pooled connection that a restarted Redis has closed; a timeout is not
+    # retried, which would only double the wait.
     return redis.Redis.from_url(url, socket_connect_timeout=0.25, socket_timeout=0.5,
-                                health_check_interval=30)
+                                health_check_interval=30,
+                                retry=Retry(NoBackoff(), 1, (redis.ConnectionError,)))
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -62,7 +71,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     storage: Storage = app.config.get("STORAGE") or open_storage(
         app.config["STORAGE_URL"], app.config["PUBLIC_BASE_URL"], app.config["PRESIGN_SECONDS"])
     cache = app.config["REDIS"] if "REDIS" in app.config else _redis(app.config["REDIS_URL"])
-    app.extensions["stopmo.catalog"] = Catalog(storage, cache, max_age=app.config["CACHE_SECONDS"])
+    breaker = Breaker("redis", pause=app.config["REDIS_BACKOFF_SECONDS"])
+    app.extensions["stopmo.catalog"] = Catalog(storage, cache, max_age=app.config["CACHE_SECONDS"],
+                                               breaker=breaker)
     app.extensions["stopmo.storage"] = storage
     media_origin = storage.media_origin or ""
 
@@ -78,8 +89,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         response.headers["X-Frame-Options"] = "DENY"
         return response
 
-    from . import api, views
+    from . import api, health, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
     return app

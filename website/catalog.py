@@ -8,8 +8,13 @@ and refreshes in a background thread; it and every other request are served the
 stale copy at once. Only a cold cache (nothing in Redis yet) makes a request wait,
 at most `cold_wait` seconds, for the one worker that fetches.
 
-When Redis is down, workers read the store themselves (at most once per max_age);
-when the store is down, the last copy is served.
+Anything in Redis this worker cannot read (not JSON, missing fields, another
+format, data that does not match its version, a key of the wrong type) is a cache
+miss: logged once, and overwritten by the refresh the miss starts.
+
+When Redis fails, it is skipped for a few seconds (a per-process Breaker) and
+workers read the store themselves (at most once per max_age); when the store is
+down, the last copy is served.
 """
 
 from __future__ import annotations
@@ -21,196 +26,200 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 import redis
 
-from moviepkg.errors import RecordError
-from moviepkg.ids import normalize_code
-from moviepkg.record import INDEX_KEY, MovieIndex, MovieRecord, record_from_dict
+from moviepkg.record import MovieIndex
 
+from .breaker import Breaker
+from .index import (
+    EMPTY,
+    Meta,
+    Snapshot,
+    Unreadable,
+    parse_meta,
+    parse_movies,
+    read_store,
+    version_of,
+)
 from .storage import Storage, StorageDown
 
 log = logging.getLogger("stopmo.website.catalog")
 PREFIX = "stopmo:index:"
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """One version of the public movies, newest first, with lookups."""
-
-    version: str
-    fetched_at: float
-    movies: tuple[MovieRecord, ...]
-    by_id: dict[str, MovieRecord] = field(default_factory=dict)
-    by_code: dict[str, list[MovieRecord]] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, movies: list[MovieRecord], fetched_at: float, version: str) -> Snapshot:
-        """Index movies (public only, newest first) by id and by code."""
-        public = sorted((m for m in movies if m.public), key=lambda m: (m.created_at, m.id),
-                        reverse=True)
-        by_code: dict[str, list[MovieRecord]] = {}
-        for movie in public:
-            by_code.setdefault(movie.code, []).append(movie)
-        return cls(version, fetched_at, tuple(public), {m.id: m for m in public}, by_code)
-
-    def find_code(self, typed: str) -> list[MovieRecord]:
-        """The movies whose code is what a person typed (usually one)."""
-        code = normalize_code(typed)
-        return list(self.by_code.get(code, [])) if code else []
-
-
-EMPTY = Snapshot("", 0.0, ())
-
-
-def parse_movies(data: bytes) -> list[MovieRecord]:
-    """Read an index tolerantly: skip (and log) any entry that is invalid or not public."""
-    doc = json.loads(data)
-    movies = []
-    for position, item in enumerate(doc.get("movies", []) if isinstance(doc, dict) else []):
-        try:
-            record = record_from_dict(item, f"index movies[{position}]")
-        except RecordError as exc:
-            log.warning("skipping an index entry: %s", exc)
-            continue
-        if record.public:  # never show a private movie, even if one reached the store
-            movies.append(record)
-    return movies
-
-
-def read_store(storage: Storage) -> list[MovieRecord]:
-    """Read the public movies from the store: the index, or every record if it is missing."""
-    data = storage.get_bytes(INDEX_KEY)
-    if data is not None:
-        try:
-            return parse_movies(data)
-        except (ValueError, RecursionError):
-            log.warning("movies/index.json is not readable JSON: listing the records")
-    movies = []
-    for key in storage.list_keys("movies/"):
-        if not key.endswith(".json") or key == INDEX_KEY:
-            continue
-        raw = storage.get_bytes(key)
-        try:
-            record = record_from_dict(json.loads(raw or b"null"), key)
-        except (RecordError, ValueError, RecursionError) as exc:
-            log.warning("skipping %s: %s", key, exc)
-            continue
-        if record.public:
-            movies.append(record)
-    return movies
+META, DATA, LOCK, FAILED = (PREFIX + name for name in ("meta", "data", "lock", "failed"))
+LOCK_SECONDS = 30
+FAILED_SECONDS = 10
+# Take the lock; a lock without an expiry is not one of ours (ours always expire): take it over.
+TAKE_LOCK = ("if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end "
+             "if redis.call('ttl', KEYS[1]) == -1 then "
+             "redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end return 0")
+RELEASE_LOCK = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+                "return redis.call('del', KEYS[1]) end return 0")
 
 
 class Catalog:
     """The movies a visitor may see, from Redis when it can, from the store when not."""
 
     def __init__(self, storage: Storage, cache: redis.Redis | None, max_age: float = 60.0,
-                 cold_wait: float = 2.0, clock: Callable[[], float] = time.time) -> None:
+                 cold_wait: float = 2.0, clock: Callable[[], float] = time.time,
+                 breaker: Breaker | None = None) -> None:
         self.storage = storage
         self.cache = cache
         self.max_age = max_age
         self.cold_wait = cold_wait
         self.clock = clock
+        self.breaker = breaker or Breaker("redis")
         self._local = EMPTY
         self._local_lock = threading.Lock()
+        self._bad_meta: bytes | None = None  # the unreadable meta already looked at
+        self._logged = ""  # the last unreadable value logged, so each is logged once
         self.last_error = ""
 
     def snapshot(self) -> Snapshot:
         """The movies to show now; never raises, never waits long."""
-        if self.cache is None:
+        if self.cache is None or not self.breaker.allow():
             return self._direct()
         try:
-            return self._cached()
+            snapshot = self._cached()
         except redis.RedisError as exc:
             self.last_error = f"redis: {exc}"
-            log.warning("redis unavailable, reading the store directly: %s", exc)
+            self.breaker.failed(exc)
             return self._direct()
+        except Exception as exc:  # a failsafe: a page without the cache, not a 500
+            log.exception("reading the cache failed, reading the store directly")
+            self.breaker.failed(exc)
+            return self._direct()
+        self.breaker.succeeded()
+        return snapshot
+
+    def redis_status(self) -> str:
+        """'off', 'ok' or 'down: <why>'; PING Redis unless the breaker skips it."""
+        if self.cache is None:
+            return "off"
+        if not self.breaker.allow():
+            return f"down: {self.breaker.last_error} (skipped for now)"
+        try:
+            self.cache.ping()
+        except redis.RedisError as exc:
+            self.breaker.failed(exc)
+            return f"down: {exc}"
+        self.breaker.succeeded()
+        return "ok"
 
     # --- Redis path ---------------------------------------------------------------------
 
     def _cached(self) -> Snapshot:
-        assert self.cache is not None
-        meta = self._meta()
-        if meta is None:  # cold: one worker fetches, the others wait a little for it
+        snapshot = self._read()
+        if snapshot is None:  # cold or unreadable: one worker fetches, the others wait a little
+            if self._failed_recently():
+                return self._direct()
             token = self._try_lock()
             if token is not None:
                 return self._refresh(token)
             deadline = time.monotonic() + self.cold_wait
-            while meta is None and time.monotonic() < deadline:
+            while snapshot is None and time.monotonic() < deadline:
                 time.sleep(0.05)
-                meta = self._meta()
-            if meta is None:
+                snapshot = self._read()
+            if snapshot is None:
                 return self._direct()
-        snapshot = self._load(meta)
-        if self.clock() - snapshot.fetched_at > self.max_age \
-                and not self.cache.exists(PREFIX + "failed"):
+        if self.clock() - snapshot.fetched_at > self.max_age and not self._failed_recently():
             token = self._try_lock()
             if token is not None:
                 threading.Thread(target=self._refresh_quietly, args=(token,),
                                  name="index-refresh", daemon=True).start()
         return snapshot
 
-    def _meta(self) -> dict[str, Any] | None:
-        assert self.cache is not None
-        raw = self.cache.get(PREFIX + "meta")
-        return json.loads(raw) if raw else None
+    def _read(self) -> Snapshot | None:
+        """What Redis holds; None when it holds nothing this worker can read (a miss)."""
+        raw: bytes | None = None
+        try:
+            raw = self._get(META)
+            if raw is None or raw == self._bad_meta:
+                return None
+            return self._load(parse_meta(raw))
+        except Unreadable as exc:
+            self._bad_meta = raw
+            if str(exc) != self._logged:
+                self._logged = str(exc)
+                log.warning("unreadable value in Redis (%s*), a cache miss until it is "
+                            "rewritten: %s", PREFIX, exc)
+            return None
 
-    def _load(self, meta: dict[str, Any]) -> Snapshot:
-        local = self._local
-        if local.version == meta["version"]:
-            return local
+    def _get(self, key: str) -> bytes | None:
         assert self.cache is not None
-        data = self.cache.get(PREFIX + "data")
-        if data is None:
+        try:
+            value: bytes | str | None = self.cache.get(key)
+        except redis.ResponseError as exc:  # e.g. WRONGTYPE: not a string
+            raise Unreadable(f"{key}: {exc}") from None
+        return value.encode() if isinstance(value, str) else value
+
+    def _load(self, meta: Meta) -> Snapshot:
+        local = self._local
+        if local.version == meta.version:
+            if local.fetched_at != meta.fetched_at:  # refreshed elsewhere, same movies
+                local = replace(local, fetched_at=meta.fetched_at)
+                with self._local_lock:
+                    self._local = local
             return local
-        raw = data.encode() if isinstance(data, str) else data
-        snapshot = Snapshot.of(parse_movies(raw), float(meta["fetched_at"]), meta["version"])
+        data = self._get(DATA)
+        if data is None:
+            raise Unreadable(f"{DATA} is missing")
+        if version_of(data) != meta.version:
+            raise Unreadable(f"{DATA} does not match the version in {META}")
+        try:
+            movies = parse_movies(data, strict=True)
+        except (ValueError, RecursionError) as exc:
+            raise Unreadable(f"{DATA} is not an index this version reads ({exc})") from None
+        snapshot = Snapshot.of(movies, meta.fetched_at, meta.version)
         with self._local_lock:
             self._local = snapshot
         return snapshot
 
+    def _failed_recently(self) -> bool:
+        """Whether a refresh failed in the last seconds (a key without expiry does not count)."""
+        assert self.cache is not None
+        return int(self.cache.ttl(FAILED)) >= 0
+
     def _try_lock(self) -> str | None:
         assert self.cache is not None
         token = hashlib.sha256(f"{time.time_ns()}-{threading.get_ident()}".encode()).hexdigest()
-        taken = self.cache.set(PREFIX + "lock", token, nx=True, ex=30)
+        taken = self.cache.eval(TAKE_LOCK, 1, LOCK, token, LOCK_SECONDS)
         return token if taken else None
 
     def _release(self, token: str) -> None:
         assert self.cache is not None
         # Delete the lock only if it is still ours (it may have expired and been retaken).
-        self.cache.eval("if redis.call('get', KEYS[1]) == ARGV[1] then "
-                        "return redis.call('del', KEYS[1]) end return 0", 1,
-                        PREFIX + "lock", token)
+        self.cache.eval(RELEASE_LOCK, 1, LOCK, token)
 
     def _refresh(self, token: str | None = None) -> Snapshot:
-        """Fetch from the store, publish to Redis and to this worker."""
+        """Fetch from the store, publish to Redis (over whatever was there) and to this worker."""
         assert self.cache is not None
         try:
             movies = read_store(self.storage)
         except StorageDown as exc:
             self.last_error = f"storage: {exc}"
             log.warning("storage unavailable, serving the last copy: %s", exc)
-            self.cache.set(PREFIX + "failed", "1", ex=10)  # do not hammer a store that is down
+            self.cache.set(FAILED, "1", ex=FAILED_SECONDS)  # do not hammer a store that is down
             if token is not None:
                 self._release(token)
             return self._local
         index = MovieIndex.build(movies, datetime.now(UTC))
         data = index.to_json()
-        version = hashlib.sha256(data).hexdigest()[:16]
+        version = version_of(data)
         fetched_at = self.clock()
-        meta = json.dumps({"version": version, "fetched_at": fetched_at})
         pipe = self.cache.pipeline()
-        pipe.set(PREFIX + "data", data)
-        pipe.set(PREFIX + "meta", meta)
+        pipe.set(DATA, data)
+        pipe.set(META, json.dumps({"version": version, "fetched_at": fetched_at}))
+        pipe.delete(FAILED)
         pipe.execute()
         if token is not None:
             self._release(token)
         snapshot = Snapshot.of(list(index.movies), fetched_at, version)
         with self._local_lock:
             self._local = snapshot
+        self._bad_meta = None
         self.last_error = ""
         log.info("index refreshed: %d public movies", len(snapshot.movies))
         return snapshot
@@ -218,8 +227,10 @@ class Catalog:
     def _refresh_quietly(self, token: str) -> None:
         try:
             self._refresh(token)
-        except Exception:  # a background refresh must never take a worker down
+        except Exception as exc:  # a background refresh must never take a worker down
             log.exception("index refresh failed")
+            if isinstance(exc, redis.RedisError):
+                self.breaker.failed(exc)
             with contextlib.suppress(redis.RedisError):
                 self._release(token)
 

@@ -22,7 +22,8 @@ from werkzeug.wrappers import Response
 from moviepkg.ids import is_package_id, normalize_code
 from moviepkg.record import MovieRecord
 
-from .catalog import Catalog, Snapshot
+from .catalog import Catalog
+from .index import Snapshot
 from .storage import Storage, check_key
 
 bp = Blueprint("pages", __name__)

@@ -1,0 +1,125 @@
+"""The movie index as the website reads it: from the store, and as cached in Redis."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+
+from moviepkg.errors import RecordError
+from moviepkg.ids import normalize_code
+from moviepkg.record import INDEX_KEY, MovieRecord, record_from_dict
+
+from .storage import Storage
+
+log = logging.getLogger("stopmo.website.index")
+_VERSION_RE = re.compile(r"[0-9a-f]{16}")
+
+
+class Unreadable(ValueError):
+    """A value in Redis that this worker cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One version of the public movies, newest first, with lookups."""
+
+    version: str
+    fetched_at: float
+    movies: tuple[MovieRecord, ...]
+    by_id: dict[str, MovieRecord] = field(default_factory=dict)
+    by_code: dict[str, list[MovieRecord]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, movies: list[MovieRecord], fetched_at: float, version: str) -> Snapshot:
+        """Index movies (public only, newest first) by id and by code."""
+        public = sorted((m for m in movies if m.public), key=lambda m: (m.created_at, m.id),
+                        reverse=True)
+        by_code: dict[str, list[MovieRecord]] = {}
+        for movie in public:
+            by_code.setdefault(movie.code, []).append(movie)
+        return cls(version, fetched_at, tuple(public), {m.id: m for m in public}, by_code)
+
+    def find_code(self, typed: str) -> list[MovieRecord]:
+        """The movies whose code is what a person typed (usually one)."""
+        code = normalize_code(typed)
+        return list(self.by_code.get(code, [])) if code else []
+
+
+EMPTY = Snapshot("", 0.0, ())
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """What stopmo:index:meta says: the version of the data and when it was fetched."""
+
+    version: str
+    fetched_at: float
+
+
+def version_of(data: bytes) -> str:
+    """The version of an index as cached: a hash of its bytes."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def parse_meta(raw: bytes) -> Meta:
+    """Check the cached meta; raise Unreadable if it is not what this version writes."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise Unreadable(f"meta is not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise Unreadable("meta is not a JSON object")
+    version, fetched_at = doc.get("version"), doc.get("fetched_at")
+    if not isinstance(version, str) or not _VERSION_RE.fullmatch(version):
+        raise Unreadable("meta has no valid version")
+    if isinstance(fetched_at, bool) or not isinstance(fetched_at, int | float) \
+            or not math.isfinite(fetched_at):
+        raise Unreadable("meta has no valid fetched_at")
+    return Meta(version, float(fetched_at))
+
+
+def parse_movies(data: bytes, strict: bool = False) -> list[MovieRecord]:
+    """Read an index: skip (and log) an invalid entry, or raise ValueError if strict."""
+    doc = json.loads(data)
+    items = doc.get("movies") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        raise ValueError("not an index: no list of movies")
+    movies = []
+    for position, item in enumerate(items):
+        try:
+            record = record_from_dict(item, f"index movies[{position}]")
+        except RecordError as exc:
+            if strict:
+                raise ValueError(str(exc)) from None
+            log.warning("skipping an index entry: %s", exc)
+            continue
+        if record.public:  # never show a private movie, even if one reached the store
+            movies.append(record)
+    return movies
+
+
+def read_store(storage: Storage) -> list[MovieRecord]:
+    """Read the public movies from the store: the index, or every record if it is missing."""
+    data = storage.get_bytes(INDEX_KEY)
+    if data is not None:
+        try:
+            return parse_movies(data)
+        except (ValueError, RecursionError):
+            log.warning("movies/index.json is not a readable index: listing the records")
+    movies = []
+    for key in storage.list_keys("movies/"):
+        if not key.endswith(".json") or key == INDEX_KEY:
+            continue
+        raw = storage.get_bytes(key)
+        try:
+            record = record_from_dict(json.loads(raw or b"null"), key)
+        except (RecordError, ValueError, RecursionError) as exc:
+            log.warning("skipping %s: %s", key, exc)
+            continue
+        if record.public:
+            movies.append(record)
+    return movies
