@@ -13,6 +13,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from moviepkg.logs import setup_logging
+from moviepkg.settings import timezone
+from moviepkg.times import DEFAULT_TIMEZONE, TIMEZONE_ENV
 
 from .breaker import Breaker
 from .catalog import Catalog
@@ -41,6 +43,7 @@ def settings_from_env() -> dict[str, Any]:
         "PAGE_SIZE": _env_int("PAGE_SIZE", 24),
         "REDIS_BACKOFF_SECONDS": _env_int("REDIS_BACKOFF_SECONDS", 5),
         "HEALTH_TOKEN": os.environ.get("HEALTH_TOKEN", ""),
+        "TIMEZONE": os.environ.get(TIMEZONE_ENV) or DEFAULT_TIMEZONE,
     }
 
 
@@ -68,6 +71,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             log.warning("SECRET_KEY is not set: using a random one for this process")
     if not app.config.get("TESTING"):
         setup_logging("website")
+    app.config["TIMEZONE"] = timezone(app.config["TIMEZONE"])  # ValueError: a clear message
     storage: Storage = app.config.get("STORAGE") or open_storage(
         app.config["STORAGE_URL"], app.config["PUBLIC_BASE_URL"], app.config["PRESIGN_SECONDS"])
     cache = app.config["REDIS"] if "REDIS" in app.config else _redis(app.config["REDIS_URL"])

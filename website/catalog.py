@@ -3,10 +3,11 @@
 Redis holds the index (as the store has it, public records only) with a version
 and the time it was fetched. Each worker keeps the parsed copy of the version it
 last saw, so a request costs one small Redis read. When the copy is older than
-`max_age`, the first request to notice takes a Redis lock (SET NX EX with a token)
-and refreshes in a background thread; it and every other request are served the
-stale copy at once. Only a cold cache (nothing in Redis yet) makes a request wait,
-at most `cold_wait` seconds, for the one worker that fetches.
+`max_age`, the first request to notice takes a Redis lock (redis-py's `Lock`, shared
+by every worker of every dyno) and refreshes in a background thread; it and every
+other request are served the stale copy at once. Only a cold cache (nothing in
+Redis yet) makes a request wait, at most `cold_wait` seconds, for the one worker
+that fetches.
 
 Anything in Redis this worker cannot read (not JSON, missing fields, another
 format, data that does not match its version, a key of the wrong type) is a cache
@@ -20,7 +21,6 @@ down, the last copy is served.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import threading
@@ -30,6 +30,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import redis
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from moviepkg.record import MovieIndex
 
@@ -51,12 +53,6 @@ PREFIX = "stopmo:index:"
 META, DATA, LOCK, FAILED = (PREFIX + name for name in ("meta", "data", "lock", "failed"))
 LOCK_SECONDS = 30
 FAILED_SECONDS = 10
-# Take the lock; a lock without an expiry is not one of ours (ours always expire): take it over.
-TAKE_LOCK = ("if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end "
-             "if redis.call('ttl', KEYS[1]) == -1 then "
-             "redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end return 0")
-RELEASE_LOCK = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
-                "return redis.call('del', KEYS[1]) end return 0")
 
 
 class Catalog:
@@ -182,18 +178,22 @@ class Catalog:
         assert self.cache is not None
         return int(self.cache.ttl(FAILED)) >= 0
 
-    def _try_lock(self) -> str | None:
+    def _try_lock(self) -> Lock | None:
+        """The refresh lock if it is free; None when another worker (or dyno) refreshes."""
         assert self.cache is not None
-        token = hashlib.sha256(f"{time.time_ns()}-{threading.get_ident()}".encode()).hexdigest()
-        taken = self.cache.eval(TAKE_LOCK, 1, LOCK, token, LOCK_SECONDS)
-        return token if taken else None
+        if self.cache.ttl(LOCK) == -1:  # ours always expire: a key without one is garbage
+            self.cache.delete(LOCK)
+        # Not thread-local: taken by a request's thread, released by the refresh thread.
+        lock = self.cache.lock(LOCK, timeout=LOCK_SECONDS, blocking=False, thread_local=False)
+        return lock if lock.acquire() else None
 
-    def _release(self, token: str) -> None:
-        assert self.cache is not None
-        # Delete the lock only if it is still ours (it may have expired and been retaken).
-        self.cache.eval(RELEASE_LOCK, 1, LOCK, token)
+    @staticmethod
+    def _release(lock: Lock) -> None:
+        # Only if it is still ours: it may have expired and been taken by another refresher.
+        with contextlib.suppress(LockError):
+            lock.release()
 
-    def _refresh(self, token: str | None = None) -> Snapshot:
+    def _refresh(self, token: Lock | None = None) -> Snapshot:
         """Fetch from the store, publish to Redis (over whatever was there) and to this worker."""
         assert self.cache is not None
         try:
@@ -224,7 +224,7 @@ class Catalog:
         log.info("index refreshed: %d public movies", len(snapshot.movies))
         return snapshot
 
-    def _refresh_quietly(self, token: str) -> None:
+    def _refresh_quietly(self, token: Lock) -> None:
         try:
             self._refresh(token)
         except Exception as exc:  # a background refresh must never take a worker down

@@ -11,12 +11,13 @@ import abc
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
+
+from moviepkg.storage import parse_storage_url
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # pragma: no cover
 
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KEY_RE = re.compile(r"^movies/[a-z0-9][a-z0-9-]{0,62}\.(mp4|jpg|json)$|^movies/index\.json$")
 
 
@@ -184,12 +185,12 @@ def _client_from_env() -> S3Client:
 
 def open_storage(url: str, public_base_url: str | None = None,
                  presign_seconds: int = 900) -> Storage:
-    """Open STORAGE_URL: file:///absolute/path or s3://bucket/prefix."""
-    parts = urlsplit(url)
-    if parts.scheme == "file" and parts.netloc in ("", "localhost") and parts.path[:1] == "/":
-        return FolderStorage(Path(unquote(parts.path)))
-    if parts.scheme == "s3" and _BUCKET_RE.fullmatch(parts.netloc):
-        return S3Storage(parts.netloc, parts.path, public_base_url=public_base_url,
-                         presign_seconds=presign_seconds)
-    raise ValueError(f"STORAGE_URL: expected file:///absolute/path or s3://bucket/prefix, "
-                     f"found {url!r}")
+    """Open STORAGE_URL (parsed by moviepkg.storage): a folder or an S3 bucket."""
+    try:
+        location = parse_storage_url(url)
+    except ValueError as exc:
+        raise ValueError(f"STORAGE_URL: {exc}") from None
+    if location.folder is not None:
+        return FolderStorage(location.folder)
+    return S3Storage(location.bucket, location.prefix, public_base_url=public_base_url,
+                     presign_seconds=presign_seconds)

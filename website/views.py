@@ -27,7 +27,6 @@ from .index import Snapshot
 from .storage import Storage, check_key
 
 bp = Blueprint("pages", __name__)
-FESTIVAL_TZ = ZoneInfo("Asia/Jerusalem")
 
 
 def catalog() -> Catalog:
@@ -49,7 +48,7 @@ def media_url(key: str) -> str:
 
 def movie_view(movie: MovieRecord) -> dict[str, Any]:
     """What templates and the API show of a movie."""
-    local = movie.created_at.astimezone(FESTIVAL_TZ)
+    local = movie.created_at.astimezone(ZoneInfo(current_app.config["TIMEZONE"]))
     return {"id": movie.id, "code": movie.code, "title": movie.title,
             "display_title": movie.title or f"Movie {movie.code}",
             "station": movie.station_id, "created_at": movie.created_at.isoformat(),
