@@ -1,7 +1,9 @@
 """`processor process` end to end against one bare ffmpeg command, same frames, same settings.
 
 A 100-frame 1280x720 package, several runs; prints the median ratio (aim <= 1.15),
-the encode speed in frames per second, and peak memory.
+the encode speed in frames per second, peak memory, and what the frame rule's decode
+check adds (the header walk, plus ffmpeg's fatal-decode options) against the encode
+time of the same run (aim < 5 %).
 Usage: python bench/processor.py [--runs 5] [--frames 100]
 """
 
@@ -14,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 # This file is named like the package it measures: keep its folder off the import path.
@@ -25,14 +28,15 @@ from bench.frames import camera_frames  # noqa: E402
 from moviepkg.reader import read_package  # noqa: E402
 from moviepkg.writer import PackageWriter  # noqa: E402
 from processor.encode import TITLE_SECONDS, EncodeJob, ffmpeg_args, low_priority  # noqa: E402
+from processor.frames import check_frames  # noqa: E402
 from processor.titlecard import TitleCard, save_title_card  # noqa: E402
 
 MEASURE = ("import resource, subprocess, sys, time\n"
            "start = time.perf_counter()\n"
            "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
            "took = time.perf_counter() - start\n"
-           "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-           "print(code, took, peak)\n")
+           "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+           "print(code, took, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)\n")
 
 
 def photo_frames(count: int, size: tuple[int, int] = (1280, 720)) -> list[bytes]:
@@ -40,14 +44,28 @@ def photo_frames(count: int, size: tuple[int, int] = (1280, 720)) -> list[bytes]
     return camera_frames(count, size)
 
 
-def measure(command: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Run command; return (seconds, peak RSS in KB of it and its children)."""
+def measure(command: list[str], env: dict[str, str]) -> tuple[float, int, float]:
+    """Run command; return (seconds, peak RSS in KB, CPU seconds) of it and its children."""
     done = subprocess.run([sys.executable, "-c", MEASURE, *command], env=env,
                           capture_output=True, text=True, check=True)
-    code, took, peak = done.stdout.split()
+    code, took, peak, cpu = done.stdout.split()
     if code != "0":
         raise SystemExit(f"{command[:3]} failed with {code}")
-    return float(took), int(peak)
+    return float(took), int(peak), float(cpu)
+
+
+def without_decode_check(args: list[str]) -> list[str]:
+    """The same ffmpeg command without the options that make decode errors fatal."""
+    out: list[str] = []
+    skip = 0
+    for arg in args:
+        if skip:
+            skip -= 1
+        elif arg in ("-err_detect", "-max_pixels"):
+            skip = 1
+        elif arg != "-xerror":
+            out.append(arg)
+    return out
 
 
 def main() -> None:
@@ -58,6 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     frames = photo_frames(args.frames)
     ratios, ours, bare, peaks_ours, peaks_bare = [], [], [], [], []
+    walks, plain, checked_cpu, check_ratios = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for run in range(args.runs):
@@ -77,16 +96,34 @@ def main() -> None:
                    "STOPMO_WORK_DIR": str(root / f"work-{run}"),
                    "STOPMO_FFMPEG_THREADS": str(args.threads),
                    "STORAGE_URL": (root / f"store-{run}").as_uri()}
-            bare_s, bare_peak = measure(low_priority(10) + ffmpeg_args(job, job.output), env)
-            ours_s, ours_peak = measure([sys.executable, "-m", "processor", "process",
+            checked = low_priority(10) + ffmpeg_args(job, job.output)
+            unchecked = without_decode_check([*checked[:-1], str(root / f"plain-{run}.mp4")])
+            if run % 2:  # alternate which goes first, so neither always finds a warm cache
+                _, _, plain_cpu = measure(unchecked, env)
+                bare_s, bare_peak, bare_cpu = measure(checked, env)
+            else:
+                bare_s, bare_peak, bare_cpu = measure(checked, env)
+                _, _, plain_cpu = measure(unchecked, env)
+            started = time.process_time()
+            check_frames(writer.path, args.frames)
+            walk_cpu = time.process_time() - started
+            ours_s, ours_peak, _ = measure([sys.executable, "-m", "processor", "process",
                                          str(writer.path)], env)
             bare.append(bare_s)
             ours.append(ours_s)
             ratios.append(ours_s / bare_s)
             peaks_bare.append(bare_peak)
             peaks_ours.append(ours_peak)
+            # CPU time, not wall time: the machine may be shared, and the check's cost is
+            # a few per cent, well inside the wall-clock noise of one encode.
+            walks.append(walk_cpu)
+            plain.append(plain_cpu)
+            checked_cpu.append(bare_cpu)
+            check_ratios.append((walk_cpu + bare_cpu - plain_cpu) / plain_cpu)
             print(f"run {run + 1}: processor {ours_s:.2f} s, bare ffmpeg {bare_s:.2f} s, "
-                  f"ratio {ours_s / bare_s:.3f}", flush=True)
+                  f"ratio {ours_s / bare_s:.3f}; decode check: header walk "
+                  f"{walk_cpu * 1e3:.1f} ms CPU, ffmpeg {bare_cpu:.2f} s CPU with fatal decode "
+                  f"errors, {plain_cpu:.2f} s without", flush=True)
     total = args.frames + TITLE_SECONDS * 10
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, ffmpeg threads {args.threads}")
@@ -99,6 +136,11 @@ def main() -> None:
     print(f"median ratio: {statistics.median(ratios):.3f} (aim <= 1.15)")
     print(f"encode speed (bare ffmpeg): {total / statistics.median(bare):.0f} frames/s; "
           f"end to end: {total / statistics.median(ours):.0f} frames/s")
+    print(f"decode check (CPU time): header walk {statistics.median(walks) * 1e3:.1f} ms "
+          f"({statistics.median(walks) / statistics.median(plain):.2%} of the encode); ffmpeg "
+          f"{statistics.median(checked_cpu):.2f} s with fatal decode errors, "
+          f"{statistics.median(plain):.2f} s without; added cost, median of runs: "
+          f"{statistics.median(check_ratios):+.2%} of the encode (aim < 5 %)")
     print(f"peak memory: processor and its children {max(peaks_ours) / 1024:.0f} MB, "
           f"bare ffmpeg {max(peaks_bare) / 1024:.0f} MB")
 

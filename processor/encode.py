@@ -2,7 +2,8 @@
 
 Command lines are built by pure functions and tested without running anything;
 `encode` runs them under nice/ionice, reads `-progress`, and never trusts the
-exit code alone: an image pattern stops at a gap and still exits 0.
+exit code alone: an image pattern stops at a gap and still exits 0. Frames follow
+the frame rule (`frames.py`): a frame at fault raises ContentError, never EncodeError.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NoReturn
 
 from moviepkg.atomic import fsync_dir, fsync_file
 
-from .errors import EncodeError
+from .errors import ContentError, EncodeError
+from .frames import MAX_FRAME_PIXELS, as_stored, check_frames, find_undecodable
 
 TITLE_SECONDS = 4
 Progress = Callable[[int, int], None]  # (frames done, frames in all)
@@ -55,16 +58,22 @@ class EncodeJob:
 def ffmpeg_args(job: EncodeJob, output: Path, ffmpeg: str = "ffmpeg") -> list[str]:
     """Build the one ffmpeg command that joins the title card and the frames."""
     w, h = job.size
+    # eval=frame: with -reinit_filter 0 a frame of another size reaches pad unannounced;
+    # pad must place it afresh, or it paints it at the old place over green.
     fit = (f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
-           f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format=yuv420p")
+           f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black:eval=frame,setsar=1,format=yuv420p")
     graph = (f"[0:v]scale={w}:{h},setsar=1,format=yuv420p[t];"
              f"[1:v]{fit}[m];[t][m]concat=n=2:v=1:a=0[v]")
     return [
-        ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y",
+        # -xerror: a frame that does not decode stops ffmpeg instead of being concealed
+        # (skipped, then filled in by repeating its neighbour to keep the frame rate).
+        ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y", "-xerror",
         "-loop", "1", "-framerate", str(job.fps), "-t", str(TITLE_SECONDS),
         "-i", str(job.title_png),
         # -reinit_filter 0: frames of another size are scaled, not a reason to restart the
-        # graph (which would replay the title card).
+        # graph (which would replay the title card). -err_detect explode: a damaged frame is
+        # an error, not a picture with its damage painted over; -max_pixels: no bombs.
+        "-err_detect", "explode", "-max_pixels", str(MAX_FRAME_PIXELS),
         "-framerate", str(job.fps), "-start_number", "0", "-reinit_filter", "0",
         "-i", str(job.frames_dir / "%04d.jpg"),
         "-filter_complex", graph, "-map", "[v]",
@@ -103,10 +112,23 @@ def parse_progress(line: str) -> tuple[str, str] | None:
 def encode(job: EncodeJob, nice: int = 10, progress: Progress | None = None,
            popen: Callable[..., subprocess.Popen[str]] = subprocess.Popen,
            stall_seconds: float = 60.0) -> ProbeInfo:
-    """Encode job.output (via a temp name, then rename) and check it; return the probe.
+    """Check the frames, encode job.output (via a temp name, then rename), check it.
+
+    Raises ContentError for a frame at fault, EncodeError for anything else.
+    """
+    turned = check_frames(job.frames_dir, job.frame_count)
+    with as_stored(job.frames_dir, job.frame_count, turned) as frames_dir:
+        return _encode(replace(job, frames_dir=frames_dir), nice, progress, popen,
+                       stall_seconds)
+
+
+def _encode(job: EncodeJob, nice: int, progress: Progress | None,
+            popen: Callable[..., subprocess.Popen[str]], stall_seconds: float) -> ProbeInfo:
+    """Run ffmpeg and check what it made.
 
     ffmpeg reports progress twice a second; one that says nothing for stall_seconds
-    is stuck (an unreadable looped image makes it spin forever) and is killed.
+    is stuck (an input that never opens, such as a FIFO, makes it wait forever) and
+    is killed.
     """
     job.output.parent.mkdir(parents=True, exist_ok=True)
     partial = job.output.with_name(f".{job.output.name}.{os.getpid()}.partial")
@@ -116,6 +138,7 @@ def encode(job: EncodeJob, nice: int = 10, progress: Progress | None = None,
         assert proc.stdout is not None
         alive = threading.Event()
         stalled = threading.Event()
+        filled: dict[str, int] = {}  # dup_frames, drop_frames: frames made up or thrown away
 
         def watch() -> None:
             while proc.poll() is None:
@@ -132,6 +155,8 @@ def encode(job: EncodeJob, nice: int = 10, progress: Progress | None = None,
                 pair = parse_progress(line)
                 if pair and pair[0] == "frame" and progress is not None and pair[1].isdigit():
                     progress(min(int(pair[1]), job.total_frames), job.total_frames)
+                elif pair and pair[0] in ("dup_frames", "drop_frames") and pair[1].isdigit():
+                    filled[pair[0]] = int(pair[1])
             code = proc.wait()
         except BaseException:
             proc.kill()
@@ -146,9 +171,17 @@ def encode(job: EncodeJob, nice: int = 10, progress: Progress | None = None,
             raise EncodeError(f"ffmpeg made no progress for {stall_seconds:.0f} s and was "
                               f"stopped: {' / '.join(message) or 'no message'}")
         if code != 0:
-            raise EncodeError(f"ffmpeg exited with {code}: {' / '.join(message) or 'no message'}")
+            text = f"ffmpeg exited with {code}: {' / '.join(message) or 'no message'}"
+            if code < 0:  # killed by a signal: not the frames
+                raise EncodeError(text)
+            blame_frames(job, text)
         info = probe(partial)
-        check_movie(info, job)
+        try:
+            check_movie(info, job, sum(filled.values()))
+        except EncodeError as exc:
+            if info.frames != job.total_frames or any(filled.values()):
+                blame_frames(job, str(exc))
+            raise
         fsync_file(partial)  # on disk before any state says "encoded"
         os.replace(partial, job.output)
         fsync_dir(job.output.parent)
@@ -195,9 +228,24 @@ def probe(path: Path, run: Callable[..., subprocess.CompletedProcess[str]] = sub
                      faststart=moov_before_mdat(path))
 
 
-def check_movie(info: ProbeInfo, job: EncodeJob) -> None:
-    """Raise EncodeError unless the movie is exactly what the job asked for."""
+def blame_frames(job: EncodeJob, failure: str) -> NoReturn:
+    """Raise ContentError for the first frame that does not decode alone, else EncodeError."""
+    fault = find_undecodable(job.frames_dir, job.frame_count)
+    if fault is None:
+        raise EncodeError(failure)
+    name, why = fault
+    raise ContentError(f"ffmpeg cannot decode this frame ({why})", frame=name)
+
+
+def check_movie(info: ProbeInfo, job: EncodeJob, filled: int = 0) -> None:
+    """Raise EncodeError unless the movie is exactly what the job asked for.
+
+    filled counts frames ffmpeg repeated or dropped to keep the frame rate: a frame that
+    vanished without an error is hidden that way, with the right count.
+    """
     problems = []
+    if filled:
+        problems.append(f"needed {filled} frames repeated or dropped: a frame did not decode")
     if info.frames != job.total_frames:
         problems.append(f"{info.frames} frames instead of {job.total_frames} "
                         f"({TITLE_SECONDS} s x {job.fps} fps + {job.frame_count}): "

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -12,6 +15,8 @@ from PIL import Image
 from moviepkg.demo import make_demo
 from processor.encode import (
     EncodeJob,
+    ProbeInfo,
+    check_movie,
     encode,
     ffmpeg_args,
     low_priority,
@@ -40,6 +45,9 @@ def test_ffmpeg_args_are_one_invocation_with_the_settings(tmp_path: Path) -> Non
     assert args[0] == "ffmpeg" and args[-1] == "/o/.m.partial"
     assert "-loop 1 -framerate 12 -t 4 -i /t/title.png" in joined
     assert "-framerate 12 -start_number 0 -reinit_filter 0 -i /p/%04d.jpg" in joined
+    # decode errors are fatal, not concealed; no frame may be a memory bomb
+    assert "-xerror" in args and "-err_detect explode -max_pixels 40000000 -framerate" in joined
+    assert "color=black:eval=frame" in joined  # a frame of another size is placed afresh
     assert "-threads 3" in joined and "-movflags +faststart" in joined
     assert "-pix_fmt yuv420p" in joined and "-r 12" in joined
     assert "pad=1280:720:(ow-iw)/2:(oh-ih)/2" in joined
@@ -80,9 +88,23 @@ def test_other_fps_and_odd_frame_sizes_are_padded(tmp_path: Path) -> None:
 def test_a_gap_fails_loudly_and_leaves_no_movie(tmp_path: Path) -> None:
     require_binary("ffmpeg")
     job = job_for(tmp_path, frames=12)
-    (job.frames_dir / "0006.jpg").unlink()  # ffmpeg stops at the gap and exits 0
-    with pytest.raises(EncodeError, match="46 frames instead of 52"):
+    (job.frames_dir / "0006.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match=r"0006\.jpg"):  # the frame check reads it
         encode(job, nice=0)
+    assert not job.output.parent.exists() or list(job.output.parent.iterdir()) == []
+
+
+def test_a_frame_gone_while_ffmpeg_runs_fails_the_count(tmp_path: Path) -> None:
+    require_binary("ffmpeg")
+    job = job_for(tmp_path, frames=12)
+
+    def popen(command: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+        (job.frames_dir / "0006.jpg").unlink()  # -xerror: a gap stops ffmpeg (no short movie)
+        return subprocess.Popen(command, **kwargs)
+
+    # The environment's fault, not the frame's: EncodeError (retried), not ContentError.
+    with pytest.raises(EncodeError, match=r"exited with 1: .*Could not open file.*0006\.jpg"):
+        encode(job, nice=0, popen=popen)
     assert list(job.output.parent.iterdir()) == []
 
 
@@ -97,7 +119,8 @@ def test_ffmpeg_error_is_reported(tmp_path: Path) -> None:
 def test_a_stuck_ffmpeg_is_stopped(tmp_path: Path) -> None:
     require_binary("ffmpeg")
     job = job_for(tmp_path, frames=3)
-    job.title_png.write_bytes(b"not a png")  # looped, ffmpeg retries it forever
+    job.title_png.unlink()
+    os.mkfifo(job.title_png)  # nobody writes: ffmpeg waits to open it forever
     with pytest.raises(EncodeError, match="no progress for 2 s"):
         encode(job, nice=0, stall_seconds=2)
     assert list(job.output.parent.iterdir()) == []
@@ -117,3 +140,20 @@ def test_frames_of_different_sizes_make_one_movie(tmp_path: Path) -> None:
     Image.new("RGB", (640, 360)).save(title)
     info = encode(EncodeJob(title, writer.path, 6, 10, tmp_path / "m.mp4", (640, 360)), nice=0)
     assert info.frames == 46  # the title card is not replayed when the size changes
+
+
+def test_frames_made_up_to_keep_the_rate_fail_the_check() -> None:
+    job = EncodeJob(Path("/t.png"), Path("/p"), 30, 10, Path("/o/m.mp4"), (640, 360))
+    info = ProbeInfo("h264", "yuv420p", 640, 360, 70, 7.0, True)
+    check_movie(info, job)
+    with pytest.raises(EncodeError, match="needed 2 frames repeated or dropped"):
+        check_movie(info, job, filled=2)  # the right count, but a frame was concealed
+
+
+def test_an_unreadable_title_card_is_not_the_frames_fault(tmp_path: Path) -> None:
+    require_binary("ffmpeg")
+    job = job_for(tmp_path, frames=3)
+    job.title_png.write_bytes(b"not a png")  # -xerror: ffmpeg stops instead of spinning
+    with pytest.raises(EncodeError, match=r"ffmpeg exited with 1: .*PNG"):
+        encode(job, nice=0, stall_seconds=20)
+    assert list(job.output.parent.iterdir()) == []
