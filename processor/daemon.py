@@ -123,8 +123,9 @@ class Daemon:
                 if error is not None:  # outside any step: count it, never spin on it
                     log.error("failed while processing %s: %s", package_id, error)
                     state = self.pipeline.states.load(package_id)
-                    if state is not None:
-                        self.pipeline.failed(state, error)
+                    # Given up (FAILED) or not: never re-enqueue before the backoff is over.
+                    outcome = self.pipeline.failed(state, error) if state is not None \
+                        else Outcome.FAILED
                 if outcome is Outcome.RETRY:
                     state = self.pipeline.states.load(package_id)
                     if state is not None:

@@ -6,6 +6,7 @@ import os
 import random
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -30,13 +31,13 @@ class CountingPipeline(Pipeline):
         self.most_at_once = 0
         self._count_lock = threading.Lock()
 
-    def advance(self, package_id: str) -> Outcome:
+    def advance(self, package_id: str, publish: bool = True) -> Outcome:
         with self._count_lock:
             self.started.append(package_id)
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
         try:
-            return super().advance(package_id)
+            return super().advance(package_id, publish)
         finally:
             with self._count_lock:
                 self.running -= 1
@@ -129,3 +130,27 @@ def test_bad_packages_are_quarantined_while_the_daemon_carries_on(pipeline: Pipe
     assert isinstance(pipeline.screen, FakeScreen)
     assert [m.package_id for m in pipeline.screen.shown] == [good.name]
     shutil.rmtree(staging)
+
+
+class BrokenPipeline(Pipeline):
+    """A pipeline whose advance fails outside any step (a bug, say)."""
+
+    calls = 0
+
+    def advance(self, package_id: str, publish: bool = True) -> Outcome:
+        type(self).calls += 1
+        raise RuntimeError("a bug outside the steps")
+
+
+def test_a_failure_outside_the_steps_never_spins(pipeline: Pipeline) -> None:
+    broken = BrokenPipeline(replace(pipeline.settings, max_attempts=3, retry_base_seconds=0.2),
+                            pipeline.store, pipeline.screen)
+    package = add_package(broken.settings.inbox, frames=3)
+    daemon = Daemon(broken)
+    with running(daemon):
+        wait_until(lambda: (s := broken.states.load(package.name)) is not None and s.gave_up,
+                   timeout=30, message="given up after max_attempts")
+        time.sleep(1.0)  # a spinning daemon would call advance thousands of times here
+    state = broken.states.load(package.name)
+    assert state is not None and state.attempts == 3 and "a bug outside" in state.last_error
+    assert BrokenPipeline.calls == 3
