@@ -7,6 +7,7 @@ flushed and renamed into `DIR/<id>` in one step once rsync ends well), and `stat
 JSON heartbeat on stdin. Every request ends with one verdict line on stderr (stdout is
 rsync's), `stopmo-receive: ok <id> sha256=<MANIFEST's sha256>`, `invalid ...`, `full: ...`,
 `refused: ...` and so on (docs/delivery.md); the verdict, not an exit status, is the answer.
+Nothing else reaches the station: no traceback, no path of ours (details go to the log).
 """
 
 from __future__ import annotations
@@ -17,131 +18,56 @@ import errno
 import hashlib
 import json
 import logging
+import logging.handlers
 import os
 import re
-import shlex
 import shutil
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from moviepkg.atomic import fsync_dir, fsync_file, write_atomic
 from moviepkg.errors import IncompletePackage, PackageError
 from moviepkg.ids import is_station_id, split_package_id
 from moviepkg.logs import package_context, setup_logging
-from moviepkg.reader import read_package
+from moviepkg.reader import Limits, read_package
 from moviepkg.times import format_utc, utc_now
 
 from .errors import ExitStatus
+from .heartbeat import MAX_STATUS_BYTES, BadStatus, parse_status
 from .locks import try_lock
+from .request import PARTIAL_DIR, STAGING, Refused, StatusReport, Upload, parse_request, shown
+from .staging import Budget, max_file_bytes, remove, run_watched, usage
 
 log = logging.getLogger("stopmo.receiver")
 PREFIX = "stopmo-receive:"
-STAGING = ".partial"
 RECEIPTS = ".received"
-PARTIAL_DIR = ".rsync-partial"  # rsync's --partial-dir inside a staged package
-MAX_STATUS_BYTES = 64 * 1024
-
-# What an rsync client may ask of the server: letters of the one short-option bundle
-# (recursive, times, verbose, compress, checksum) and a few long options without paths.
-# Everything else (ownership, devices, links, --sender, -s, --log-file...) is refused.
-_SHORT = re.compile(r"-(?P<flags>[a-zA-Z]+?)(?P<caps>e\.[A-Za-z]*)?")
-_SHORT_ALLOWED = frozenset("trvzc")
-_LONG = re.compile(r"--(?:timeout=\d{1,5}|bwlimit=\d{1,9}|delete(?:-during|-delay|-after)?"
-                   r"|stats|partial|fsync|log-format=%i|partial-dir=" + re.escape(PARTIAL_DIR)
-                   + ")")
-_DEST = re.compile(re.escape(STAGING) + r"/(?P<id>[a-z0-9][a-z0-9-]{0,62})/?")
-
-
-class Refused(Exception):
-    """The request is not one this station's key may make."""
-
-
-@dataclass(frozen=True, slots=True)
-class Upload:
-    """An rsync upload of one package into its staging folder."""
-
-    package_id: str
-    options: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StatusReport:
-    """A heartbeat: status JSON on stdin."""
-
-
-Request = Upload | StatusReport
-
-
-def _shown(command: str) -> str:
-    return repr(command if len(command) <= 80 else command[:77] + "...")
-
-
-def parse_request(command: str | None, station_id: str) -> Request:
-    """Turn $SSH_ORIGINAL_COMMAND into a request this station may make, or raise Refused."""
-    if not command:
-        raise Refused("no command: this key only delivers packages (no shell)")
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        raise Refused(f"cannot parse the command {_shown(command)}") from None
-    if words == ["status"]:
-        return StatusReport()
-    if words[:2] != ["rsync", "--server"] or len(words) < 5:
-        raise Refused(f"only rsync uploads and status are allowed, not {_shown(command)}")
-    *options, dot, dest = words[2:]
-    if dot != ".":
-        raise Refused(f"expected one destination after '.', found {_shown(command)}")
-    options = _join_partial_dir(options)
-    bundles = 0
-    for option in options:
-        short = _SHORT.fullmatch(option)
-        if short and set(short["flags"]) <= _SHORT_ALLOWED:
-            bundles += 1
-        elif not _LONG.fullmatch(option):
-            raise Refused(f"rsync option {option!r} is not allowed")
-    if bundles != 1:
-        raise Refused("expected exactly one bundle of short rsync options")
-    match = _DEST.fullmatch(dest)
-    if match is None:
-        raise Refused(f"only {STAGING}/<package id>/ may be written, not {dest!r}")
-    parts = split_package_id(match["id"])
-    if parts is None or parts[0] != station_id:
-        raise Refused(f"{match['id']!r} is not a package id of station {station_id}")
-    return Upload(match["id"], tuple(options))
-
-
-def _join_partial_dir(options: list[str]) -> list[str]:
-    """rsync sends `--partial-dir .rsync-partial` as two words: make it one."""
-    joined: list[str] = []
-    words = iter(options)
-    for option in words:
-        if option == "--partial-dir":
-            option = f"--partial-dir={next(words, '')}"
-        joined.append(option)
-    return joined
+REFUSALS = ".refused"  # why a staged copy was deleted: one line per package id
+MAX_VERDICT_CHARS = 400
 
 
 class Receiver:
     """Serve one request of one station into one inbox."""
 
     def __init__(self, station_id: str, inbox: Path, status_dir: Path | None = None,
-                 min_free_bytes: int = 0, rsync: str = "rsync") -> None:
+                 min_free_bytes: int = 0, rsync: str = "rsync", limits: Limits | None = None,
+                 max_package_bytes: int | None = None) -> None:
         self.station_id = station_id
         self.inbox = inbox
         self.staging = inbox / STAGING
         self.receipts = inbox / RECEIPTS
+        self.refusals = inbox / REFUSALS
         self.status_dir = status_dir or inbox / ".status"
         self.min_free_bytes = min_free_bytes
         self.rsync = rsync
+        self.limits = limits or Limits()
+        self.budget = Budget.for_limits(self.limits, min_free_bytes, max_package_bytes)
 
     def serve(self, command: str | None) -> tuple[ExitStatus, str]:
         """Answer one request; return the exit status and the verdict (without prefix)."""
         try:
             request = parse_request(command, self.station_id)
         except Refused as exc:
-            log.warning("refused %s: %s", _shown(command or ""), exc)
+            log.warning("refused %s: %s", shown(command or ""), exc)
             return ExitStatus.INVALID, f"refused: {exc}"
         if isinstance(request, StatusReport):
             return self.take_status(sys.stdin.buffer.read(MAX_STATUS_BYTES + 1))
@@ -160,13 +86,27 @@ class Receiver:
             if receipt is not None:  # the station missed our answer last time
                 self._drop_staging(package_id)
                 return ExitStatus.OK, f"ok {package_id} sha256={receipt} received-before"
+            self._drop_others(package_id)
             free = shutil.disk_usage(self.inbox).free
             if free < self.min_free_bytes:
                 return ExitStatus.FAILURE, (f"full: {free // 2**20} MB free in the inbox, "
                                             f"at least {self.min_free_bytes // 2**20} MB kept free")
             target = self.staging / package_id
-            argv = [self.rsync, "--server", *request.options, ".", f"{target}/"]
-            code = subprocess.run(argv, check=False).returncode  # stdin/stdout: the channel
+            # --max-size: the receiving rsync skips a file larger than any a package may hold
+            # before a byte of it is sent; the watcher catches the rest (many files, a
+            # modified client that lies about sizes, the disk filling up).
+            argv = [self.rsync, "--server", *request.options,
+                    f"--max-size={max_file_bytes(self.limits)}", ".", f"{target}/"]
+            outcome = run_watched(argv, lambda: usage(self._own_staged()),
+                                  lambda: shutil.disk_usage(self.inbox).free, self.budget)
+            code = outcome.returncode
+            if outcome.stopped == "limit":
+                return self._discard(package_id, "limit",
+                                     f"invalid {package_id} limit: {outcome.detail}")
+            if outcome.stopped == "full":
+                log.warning("stopped rsync: %s; the staged part stays for a resume",
+                            outcome.detail)
+                return ExitStatus.FAILURE, f"full: {outcome.detail}; the staged part is kept"
             if code != 0:
                 log.warning("rsync ended with status %d; the staged part stays for a resume",
                             code)
@@ -179,15 +119,19 @@ class Receiver:
     def commit(self, package_id: str) -> tuple[ExitStatus, str]:
         """Validate the staged package, flush it, rename it into the inbox, keep a receipt."""
         staged = self.staging / package_id
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(staged / PARTIAL_DIR)  # leftovers of files no longer sent
+        remove(staged / PARTIAL_DIR)  # leftovers of files no longer sent
         try:
-            package = read_package(staged)
-        except IncompletePackage as exc:
-            return ExitStatus.INVALID, f"incomplete {package_id}: {exc}"
+            package = read_package(staged, self.limits)
+        except IncompletePackage as exc:  # rsync ended well: nothing more is coming
+            return self._discard(package_id, exc.reason, f"incomplete {package_id}: {exc}")
         except PackageError as exc:
-            log.warning("invalid (%s): %s", exc.reason, exc)
-            return ExitStatus.INVALID, f"invalid {package_id} {exc.reason}: {exc}"
+            return self._discard(package_id, exc.reason,
+                                 f"invalid {package_id} {exc.reason}: {exc}")
+        claimed = package.manifest.station_id
+        if claimed != self.station_id:  # the id's prefix is checked before rsync; this is not
+            return self._discard(package_id, "station",
+                                 f"invalid {package_id} station: its MANIFEST says station_id "
+                                 f"{claimed!r}, but the key is {self.station_id}'s")
         digest = _sha256(staged / "MANIFEST")
         for name in os.listdir(staged):  # validated: frames, MANIFEST and the flag only
             fsync_file(staged / name)
@@ -207,6 +151,8 @@ class Receiver:
             write_atomic(self.receipts / package_id, f"{digest}\n".encode())
         except OSError as exc:  # the package is in the inbox all the same
             log.warning("could not keep the receipt: %s", exc)
+        with contextlib.suppress(OSError):
+            (self.refusals / package_id).unlink()  # an earlier attempt's reason is moot now
         log.info("received %d frames (%s)", len(package.frames),
                  "PUBLISH" if package.publish else "NOPUBLISH")
         return ExitStatus.OK, f"ok {package_id} sha256={digest}"
@@ -219,20 +165,46 @@ class Receiver:
         return text if re.fullmatch(r"[0-9a-f]{64}", text) else None
 
     def _drop_staging(self, package_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(self.staging / package_id)
+        remove(self.staging / package_id)
+
+    def _discard(self, package_id: str, reason: str, verdict: str) -> tuple[ExitStatus, str]:
+        """Delete a staged copy that can never be committed; keep one line saying why."""
+        remove(self.staging / package_id)
+        log.warning("refused (%s), staged copy deleted: %s", reason, verdict,
+                    extra={"reason": reason})
+        try:  # the bytes go, the reason stays (for an operator asking what happened)
+            self.refusals.mkdir(exist_ok=True)
+            write_atomic(self.refusals / package_id,
+                         f"{format_utc(utc_now())} {verdict}\n".encode())
+        except OSError as exc:
+            log.warning("could not keep the reason: %s", exc.strerror)
+        return ExitStatus.INVALID, verdict
+
+    def _own_staged(self) -> list[Path]:
+        """This station's staging folders (its quota covers them all, however many ids)."""
+        with os.scandir(self.staging) as entries:
+            return [Path(entry.path) for entry in entries if _owner(entry.name) == self.station_id]
+
+    def _drop_others(self, package_id: str) -> None:
+        """Delete this station's other staged parts that no upload is using.
+
+        A station sends one package at a time, oldest first, and resumes it before anything
+        else: a part it left for another id is abandoned, and costs a resend at most.
+        """
+        for folder in self._own_staged():
+            if folder.name == package_id:
+                continue
+            with try_lock(self.staging / f".{folder.name}.lock") as alone:
+                if alone:
+                    remove(folder)
+                    log.info("dropped the abandoned staged part of %s", folder.name)
 
     def take_status(self, data: bytes) -> tuple[ExitStatus, str]:
         """Keep a station's status JSON (the latest only), stamped with when it arrived."""
-        if len(data) > MAX_STATUS_BYTES:
-            return ExitStatus.INVALID, f"refused: status is larger than {MAX_STATUS_BYTES} bytes"
         try:
-            doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            return ExitStatus.INVALID, f"refused: status is not JSON ({exc})"
-        if not isinstance(doc, dict) or doc.get("station_id") != self.station_id:
-            return ExitStatus.INVALID, (f"refused: status must be a JSON object with "
-                                        f"station_id {self.station_id!r}")
+            doc = parse_status(data, self.station_id)
+        except BadStatus as exc:
+            return ExitStatus.INVALID, f"refused: {exc}"
         doc["received_at"] = format_utc(utc_now())
         self.status_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(self.status_dir / f"{self.station_id}.json",
@@ -244,6 +216,18 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _owner(name: str) -> str | None:
+    parts = None if name.startswith(".") else split_package_id(name)
+    return parts[0] if parts else None
+
+
+def one_line(verdict: str, inbox: Path) -> str:
+    """The verdict as the station may see it: one printable line, no path of ours."""
+    text = verdict.replace(str(inbox), "INBOX") if len(inbox.parts) > 1 else verdict
+    text = "".join(char if char.isprintable() else "?" for char in text)
+    return text if len(text) <= MAX_VERDICT_CHARS else text[:MAX_VERDICT_CHARS - 3] + "..."
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `receive` options (all fixed by the forced command, none by the station)."""
     parser.add_argument("--station", required=True, help="the station this key belongs to")
@@ -251,7 +235,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--status-dir", type=Path, help="where heartbeats go "
                         "(default INBOX/.status)")
     parser.add_argument("--min-free-mb", type=int, default=100, help="refuse uploads while "
-                        "the inbox has less free space (default 100)")
+                        "the inbox has less free space, stop one that gets there (default 100)")
+    parser.add_argument("--max-package-mb", type=int, help="what one station's staged uploads "
+                        "may take on disk (default: the largest valid package, about 2.1 GB)")
     parser.add_argument("--rsync", default=shutil.which("rsync") or "/usr/bin/rsync",
                         help="the rsync binary")
     parser.add_argument("--log", type=Path, help="append JSON log lines to this file")
@@ -259,32 +245,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Serve $SSH_ORIGINAL_COMMAND; print the verdict line on stderr; return the status."""
-    logging.getLogger().setLevel(logging.WARNING)  # stderr goes back to the station
-    if args.log is not None:
-        try:
-            setup_logging("processor", stream=args.log.open("a", encoding="utf-8"),
-                          json_lines=True)
-        except OSError as exc:  # a log problem must not stop a delivery
-            log.warning("cannot log to %s: %s", args.log, exc.strerror)
-    problems = []
-    if not is_station_id(args.station):
-        problems.append(f"--station: expected a station id, found {args.station!r}")
-    if not args.inbox.is_absolute() or not args.inbox.is_dir():
-        problems.append(f"--inbox: expected an existing absolute folder, found {str(args.inbox)!r}")
-    if args.min_free_mb < 0:
-        problems.append(f"--min-free-mb: expected 0 or more, found {args.min_free_mb}")
-    if problems:
-        print(f"{PREFIX} error: the receiver is misconfigured; " + "; ".join(problems),
-              file=sys.stderr)
-        return ExitStatus.CONFIG
-    receiver = Receiver(args.station, args.inbox, args.status_dir,
-                        args.min_free_mb * 2**20, args.rsync)
     try:
-        status, verdict = receiver.serve(os.environ.get("SSH_ORIGINAL_COMMAND"))
+        _log_away_from_the_station(args.log)
+        status, verdict = _serve(args)
     except OSError as exc:
         log.error("%s", exc)
         full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
         status, verdict = ExitStatus.FAILURE, (f"full: {exc.strerror}" if full
-                                               else f"error: {exc.strerror or exc}")
-    print(f"{PREFIX} {verdict}", file=sys.stderr, flush=True)
+                                               else f"error: {exc.strerror or 'failed'}")
+    except Exception as exc:  # a failsafe: one line for the station, the details in the log
+        log.error("the receiver failed: %s", type(exc).__name__, exc_info=True)
+        status, verdict = ExitStatus.FAILURE, "error: the receiver failed; its log says why"
+    print(f"{PREFIX} {one_line(verdict, args.inbox)}", file=sys.stderr, flush=True)
     return status
+
+
+def _serve(args: argparse.Namespace) -> tuple[ExitStatus, str]:
+    problems = []
+    if not is_station_id(args.station):
+        problems.append(f"--station: expected a station id, found {args.station!r}")
+    if not args.inbox.is_absolute() or not args.inbox.is_dir():
+        problems.append("--inbox: expected an existing absolute folder")
+    if args.min_free_mb < 0:
+        problems.append(f"--min-free-mb: expected 0 or more, found {args.min_free_mb}")
+    if args.max_package_mb is not None and args.max_package_mb < 1:
+        problems.append(f"--max-package-mb: expected 1 or more, found {args.max_package_mb}")
+    if problems:
+        return ExitStatus.CONFIG, "error: the receiver is misconfigured; " + "; ".join(problems)
+    max_bytes = None if args.max_package_mb is None else args.max_package_mb * 2**20
+    receiver = Receiver(args.station, args.inbox, args.status_dir, args.min_free_mb * 2**20,
+                        args.rsync, max_package_bytes=max_bytes)
+    return receiver.serve(os.environ.get("SSH_ORIGINAL_COMMAND"))
+
+
+def _log_away_from_the_station(path: Path | None) -> None:
+    """Log to --log, else to syslog: stderr is the station's and carries only the verdict."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_stopmo", False)]:
+        root.removeHandler(old)  # the program's own, on stderr
+    problem = None
+    if path is not None:
+        try:
+            setup_logging("processor", stream=path.open("a", encoding="utf-8"),
+                          json_lines=True)
+            return
+        except OSError as exc:  # a log problem must not stop a delivery
+            problem = exc.strerror
+    root.setLevel(logging.WARNING)
+    handler: logging.Handler = logging.NullHandler()
+    with contextlib.suppress(OSError):
+        handler = logging.handlers.SysLogHandler("/dev/log")
+        handler.setFormatter(logging.Formatter("stopmo-receive[%(process)d]: %(message)s"))
+    handler._stopmo = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    if problem is not None:
+        log.warning("cannot log to %s: %s", path, problem)

@@ -16,7 +16,8 @@ import pytest
 
 from moviepkg.demo import make_demo
 from processor.errors import ExitStatus
-from processor.receiver import Receiver, Refused, StatusReport, Upload, parse_request
+from processor.receiver import Receiver
+from processor.request import Refused, StatusReport, Upload, parse_request
 from tests.services import SshServer, generate_keypair, require_binary
 
 PACKAGE = "st-1-20260501t100000z-beef"
@@ -113,15 +114,17 @@ def test_an_invalid_staged_package_is_refused_with_the_reason(tmp_path: Path) ->
     assert status == ExitStatus.INVALID
     assert verdict.startswith(f"invalid {staged.name} mismatch: 0001.jpg: expected sha256")
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == []
-    assert staged.exists()  # kept: the next rsync --delete makes it a mirror again
+    assert not staged.exists()  # it can never be committed: its bytes go, its reason stays
+    assert (tmp_path / ".refused" / staged.name).read_text().split(" ", 1)[1] == f"{verdict}\n"
 
 
-def test_an_incomplete_staged_package_waits(tmp_path: Path) -> None:
+def test_an_incomplete_staged_package_is_refused(tmp_path: Path) -> None:
     staged = stage(tmp_path)
     (staged / "PUBLISH").unlink()
     status, verdict = Receiver("st-1", tmp_path).commit(staged.name)
     assert status == ExitStatus.INVALID and verdict.startswith(f"incomplete {staged.name}:")
     assert not (tmp_path / staged.name).exists()
+    assert not staged.exists()  # rsync ended well, so nothing more is coming for it
 
 
 def test_uploads_are_refused_when_free_space_is_low(tmp_path: Path) -> None:

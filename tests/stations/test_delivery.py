@@ -213,6 +213,56 @@ def test_receiving_disk_really_full_then_freed(rig: Rig, noise_frames: list[byte
         subprocess.run(["umount", "-l", str(rig.inbox)], check=False)
 
 
+def test_free_space_floor_stops_a_running_transfer_and_it_resumes(
+        rig: Rig, tmp_path: Path, noise_frames: list[bytes]) -> None:
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs as the inbox needs root and mount(8)")
+    _mount_tmpfs(rig.inbox, "48m")
+    try:
+        key = tmp_path / "floor_key"
+        authorize_station(rig.server, key, rig.inbox, extra="--min-free-mb 24")
+        rig.key = key
+        package = add_big_package(rig.outbox, [noise_frames[n % 16] for n in range(160)])
+        size = sum(p.stat().st_size for p in package.iterdir())
+        assert size > 30e6  # more than fits above the floor: free space is crossed mid-way
+        full = rig.sync("--once", attempts=1, bwlimit_kbps=8000)
+        assert full.returncode == 1, full.stderr
+        assert "the processor's disk is full" in full.stderr and "kept free" in full.stderr
+        assert shutil.disk_usage(rig.inbox).free > 16 * 2**20  # stopped near the floor
+        staged = rig.inbox / ".partial" / package.name
+        assert 0 < sum(p.stat().st_size for p in staged.rglob("*") if p.is_file()) < size
+        assert visible(rig.inbox) == [] and not (rig.sent.exists() and visible(rig.sent))
+        subprocess.run(["mount", "-o", "remount,size=96m", str(rig.inbox)], check=True)
+        freed = rig.sync("--once")
+        assert freed.returncode == 0, freed.stderr
+        sent = [r["bytes_sent"] for r in log_lines(freed.stderr) if r.get("bytes_sent")]
+        assert sent and sent[0] < size * 0.8  # what landed before the floor was kept
+        assert visible(rig.inbox) == [package.name]
+        read_package(rig.inbox / package.name)
+    finally:
+        subprocess.run(["umount", "-l", str(rig.inbox)], check=False)
+
+
+def test_a_package_refused_for_its_content_waits_and_the_others_go(rig: Rig) -> None:
+    forged = add_package(rig.outbox, minutes=0)
+    manifest = json.loads((forged / "MANIFEST").read_text())
+    manifest["station_id"] = "st-2"  # our key cannot deliver another station's movie
+    (forged / "MANIFEST").write_text(json.dumps(manifest))
+    good = add_package(rig.outbox, minutes=5)
+    done = rig.sync("--once")
+    assert done.returncode == 1
+    records = log_lines(done.stderr)
+    tries = [r for r in records if r["msg"].startswith("delivering")
+             and r["package_id"] == forged.name]
+    assert len(tries) == 1  # held for retry_max_seconds, not retried in a loop
+    refused = [r["msg"] for r in records if r.get("package_id") == forged.name
+               and r["level"] == "error"]
+    assert any(f"the processor refused it: invalid {forged.name} station: its MANIFEST says "
+               "station_id 'st-2', but the key is st-1's" in msg for msg in refused), refused
+    assert visible(rig.inbox) == [good.name] and visible(rig.sent) == [good.name]
+    assert forged.is_dir() and staged_packages(rig) == []
+
+
 class Notifications(threading.Thread):
     """What a program tells $NOTIFY_SOCKET, read as systemd would."""
 
