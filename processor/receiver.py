@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from moviepkg.atomic import fsync_dir, fsync_file, write_atomic
+from moviepkg.delivery import PARTIAL_DIR, RECEIVED_BEFORE, STAGING, VERDICT_PREFIX
 from moviepkg.errors import IncompletePackage, PackageError
 from moviepkg.ids import is_station_id, split_package_id
 from moviepkg.logs import package_context, setup_logging
@@ -35,11 +36,10 @@ from moviepkg.times import format_utc, utc_now
 from .errors import ExitStatus
 from .heartbeat import MAX_STATUS_BYTES, BadStatus, parse_status
 from .locks import try_lock
-from .request import PARTIAL_DIR, STAGING, Refused, StatusReport, Upload, parse_request, shown
+from .request import Refused, StatusReport, Upload, parse_request, shown
 from .staging import Budget, max_file_bytes, remove, run_watched, usage
 
 log = logging.getLogger("stopmo.receiver")
-PREFIX = "stopmo-receive:"
 RECEIPTS = ".received"
 REFUSALS = ".refused"  # why a staged copy was deleted: one line per package id
 MAX_VERDICT_CHARS = 400
@@ -85,7 +85,7 @@ class Receiver:
             receipt = self._receipt(package_id)
             if receipt is not None:  # the station missed our answer last time
                 self._drop_staging(package_id)
-                return ExitStatus.OK, f"ok {package_id} sha256={receipt} received-before"
+                return ExitStatus.OK, f"ok {package_id} sha256={receipt} {RECEIVED_BEFORE}"
             self._drop_others(package_id)
             free = shutil.disk_usage(self.inbox).free
             if free < self.min_free_bytes:
@@ -140,7 +140,7 @@ class Receiver:
         if target.exists():  # delivered before and not taken yet, receipt lost in a crash
             if (target / "MANIFEST").exists() and _sha256(target / "MANIFEST") == digest:
                 self._drop_staging(package_id)
-                return ExitStatus.OK, f"ok {package_id} sha256={digest} received-before"
+                return ExitStatus.OK, f"ok {package_id} sha256={digest} {RECEIVED_BEFORE}"
             return ExitStatus.FAILURE, f"error {package_id}: the inbox holds a different copy"
         os.rename(staged, target)
         fsync_dir(self.inbox)
@@ -256,7 +256,7 @@ def main(args: argparse.Namespace) -> int:
     except Exception as exc:  # a failsafe: one line for the station, the details in the log
         log.error("the receiver failed: %s", type(exc).__name__, exc_info=True)
         status, verdict = ExitStatus.FAILURE, "error: the receiver failed; its log says why"
-    print(f"{PREFIX} {one_line(verdict, args.inbox)}", file=sys.stderr, flush=True)
+    print(f"{VERDICT_PREFIX} {one_line(verdict, args.inbox)}", file=sys.stderr, flush=True)
     return status
 
 

@@ -6,10 +6,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from moviepkg.delivery import PARTIAL_DIR, PROTOCOL, SPOKEN, STAGING, split_version
 from moviepkg.ids import split_package_id
-
-STAGING = ".partial"
-PARTIAL_DIR = ".rsync-partial"  # rsync's --partial-dir inside a staged package
 
 # What an rsync client may ask of the server: letters of the one short-option bundle
 # (recursive, times, verbose, compress, checksum) and a few long options without paths.
@@ -55,6 +53,10 @@ def parse_request(command: str | None, station_id: str) -> Request:
         words = shlex.split(command)
     except ValueError:
         raise Refused(f"cannot parse the command {shown(command)}") from None
+    version, words = split_version(words)  # none: a station from before versioning (1)
+    if version is not None and version not in SPOKEN:
+        raise Refused(f"this receiver speaks {PROTOCOL}, the station stopmo/{version}: "
+                      "upgrade the processor, or install the same release on the station")
     if words == ["status"]:
         return StatusReport()
     if words[:2] != ["rsync", "--server"] or len(words) < 5:

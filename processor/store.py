@@ -16,7 +16,7 @@ from moviepkg.storage import key_problem
 
 log = logging.getLogger(__name__)
 
-PARTIAL_DIR = ".partial"
+PARTIAL_DIR = ".uploading"  # temporary files of puts in progress
 JSON_TYPE = "application/json"
 # Media never change under their key (the id is unique); records and the index do.
 CACHE_IMMUTABLE = "max-age=31536000, immutable"
@@ -103,7 +103,7 @@ class Store(abc.ABC):
 
 
 class FileStore(Store):
-    """A local folder; temporary files live in root/.partial/ on the same filesystem.
+    """A local folder; temporary files live in root/.uploading/ on the same filesystem.
 
     The root is created on first use if its parent exists, never with missing parents:
     a mistyped or unmounted path fails loudly instead of filling the SD card.

@@ -22,11 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from moviepkg.delivery import (
+    PARTIAL_DIR,
+    PROTOCOL,
+    RECEIVED_BEFORE,
+    STAGING,
+    VERDICT_PREFIX,
+    upgrade_hint,
+)
+
 from .config import Delivery, Link, StationError
 
-VERDICT_PREFIX = "stopmo-receive:"
-STAGING = ".partial"
-PARTIAL_DIR = ".rsync-partial"
 _C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
 # When a transfer fails, rsync ends its remote shell with SIGUSR1 at once, which cuts off
 # the receiver's verdict (the reason, e.g. a full disk). ssh started through this ignores
@@ -97,6 +103,8 @@ def rsync_args(package: Path, link: Link, delivery: Delivery, rsync: str = "rsyn
     """rsync one package folder into `.partial/<id>/` on the processor, resumably."""
     argv = [
         rsync, "-rt", "--delete", f"--partial-dir={PARTIAL_DIR}",
+        # The receiver reads the protocol version as the first word of the request.
+        f"--rsync-path={PROTOCOL} rsync",
         f"--timeout={delivery.timeout_seconds}", "--stats",
     ]  # fmt: skip
     if delivery.bwlimit_kbps:
@@ -160,6 +168,9 @@ def verdict_error(word: str, rest: str, what: str) -> LinkError:
              "refused": "the processor refused the request",
              "error": "the processor could not take it"}
     said = rest.removeprefix(": ") if word in kinds else f"{word} {rest}".strip()
+    hint = upgrade_hint(said) if word == "refused" else None
+    if hint is not None:
+        return LinkError("refused", f"{what}: {hint} ({said})")
     return LinkError(word if word in kinds else "error",
                      f"{what}: {kinds.get(word, 'unexpected answer')} ({said})")
 
@@ -258,12 +269,13 @@ class Remote:
         fields = rest.split()
         if fields[:2] != [package.name, f"sha256={manifest_sha256}"]:
             raise PackageRefused(f"the processor's copy differs from ours: ok {rest}")
-        return Delivered(package.name, manifest_sha256, "received-before" in fields[2:],
+        return Delivered(package.name, manifest_sha256, RECEIVED_BEFORE in fields[2:],
                          bytes_sent(result.stdout), time.monotonic() - started)
 
     def send_status(self, document: bytes) -> None:
         """Deliver the heartbeat; raise LinkError if it did not arrive."""
-        argv = [*ssh_args(self.link, self.delivery, self.ssh), destination(self.link), "status"]
+        argv = [*ssh_args(self.link, self.delivery, self.ssh), destination(self.link),
+                f"{PROTOCOL} status"]
         result = self.run(argv, input=document,
                           timeout=self.delivery.connect_timeout_seconds
                           + self.delivery.timeout_seconds)

@@ -34,7 +34,7 @@ def test_kill_9_mid_encode(tmp_path: Path) -> None:
     assert [m["id"] for m in index["movies"]] == [package.name]
     assert [s["package_id"] for s in read_fake_screen(tmp_path / "work" / "screen.jsonl")] == [
         package.name]
-    assert not list(movies.glob(".*")) and not list((tmp_path / "store").glob(".partial/*"))
+    assert not list(movies.glob(".*")) and not list((tmp_path / "store").glob(".uploading/*"))
 
 
 def _ffmpeg_running(tmp_path: Path) -> bool:

@@ -53,7 +53,7 @@ def test_publish_to_the_folder_store(pipeline: Pipeline, tmp_path: Path) -> None
     assert set(state.durations) == {"encoded", "shown", "published"}  # validated on arrival
     shown = read_fake_screen(pipeline.settings.screen_log)  # type: ignore[arg-type]
     assert [s["package_id"] for s in shown] == [package.name]
-    assert not list((tmp_path / "store" / ".partial").glob("*"))
+    assert not list((tmp_path / "store" / ".uploading").glob("*"))
 
 
 def test_nopublish_goes_to_the_screen_only(pipeline: Pipeline, tmp_path: Path) -> None:

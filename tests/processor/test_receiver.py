@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from moviepkg.delivery import PROTOCOL, VERDICT_PREFIX
 from moviepkg.demo import make_demo
 from processor.errors import ExitStatus
 from processor.receiver import Receiver
@@ -270,3 +271,54 @@ def test_a_status_of_another_station_is_refused(processor: Processor) -> None:
     ok = processor.ssh("status", stdin=b'{"station_id": "st-1"}')
     assert b"stopmo-receive: ok status" in ok.stderr
     assert (processor.inbox / ".status" / "st-1.json").exists()
+
+
+# --- the protocol's version: stations and the processor are upgraded separately ------------
+
+def test_requests_may_name_the_protocol_version() -> None:
+    assert isinstance(parse_request(f"{PROTOCOL} status", "st-1"), StatusReport)
+    assert parse_request(f"{PROTOCOL} {upload(f'.partial/{PACKAGE}/')}", "st-1") == \
+        parse_request(upload(f".partial/{PACKAGE}/"), "st-1")  # before versioning: the same
+    with pytest.raises(Refused, match=r"speaks stopmo/1, the station stopmo/2: upgrade"):
+        parse_request("stopmo/2 status", "st-1")
+
+
+def test_old_new_and_future_stations_over_the_real_key(processor: Processor,
+                                                       tmp_path: Path) -> None:
+    old, new, future = (make_demo(tmp_path / name, frames=2, station_id="st-1", width=160,
+                                  height=120, now=T0.replace(minute=m))
+                        for m, name in enumerate(("old", "new", "future")))
+
+    def verdicts(done: subprocess.CompletedProcess[str]) -> list[str]:
+        return [line for line in done.stderr.splitlines() if line.startswith(VERDICT_PREFIX)]
+
+    # A station from before versioning sends no version word: it still delivers.
+    done = processor.rsync(f"{old}/", processor.remote(f".partial/{old.name}/"))
+    assert [v.split()[1:3] for v in verdicts(done)] == [["ok", old.name]], done.stderr
+    # Today's station names its version (rsync_args does this) and delivers.
+    done = processor.rsync(f"{new}/", processor.remote(f".partial/{new.name}/"),
+                           f"--rsync-path={PROTOCOL} rsync")
+    assert [v.split()[1:3] for v in verdicts(done)] == [["ok", new.name]], done.stderr
+    # A station newer than this receiver gets one clear line, and nothing is taken.
+    done = processor.rsync(f"{future}/", processor.remote(f".partial/{future.name}/"),
+                           "--rsync-path=stopmo/2 rsync")
+    assert verdicts(done) == [f"{VERDICT_PREFIX} refused: this receiver speaks {PROTOCOL}, "
+                              "the station stopmo/2: upgrade the processor, or install the "
+                              "same release on the station"], done.stderr
+    assert future.name not in processor.visible()
+    beat = processor.ssh(f"{PROTOCOL} status", stdin=b'{"station_id": "st-1"}')
+    assert beat.stderr.decode().startswith(f"{VERDICT_PREFIX} ok"), beat.stderr
+
+
+def test_a_new_station_hears_plainly_from_an_older_receiver() -> None:
+    from stations.delivery import parse_verdict, verdict_error
+
+    # Word for word what the receiver of the release before versioning answers to
+    # `stopmo/1 rsync --server ...` (it allowed only `rsync --server` and `status`).
+    older = ("stopmo-receive: refused: only rsync uploads and status are allowed, not "
+             "'stopmo/1 rsync --server -tre.iLsfxCIvu --timeout=60 --delete --stats --pa...'")
+    verdict = parse_verdict(older)
+    assert verdict is not None
+    error = verdict_error(*verdict, "delivery")
+    assert error.kind == "refused"
+    assert f"does not speak {PROTOCOL}: upgrade the processor" in str(error)

@@ -41,8 +41,8 @@ def test_ssh_is_key_only_batch_and_pins_the_host_key() -> None:
 def test_rsync_sends_into_staging_resumably_with_an_optional_limit() -> None:
     package = Path("/var/lib/stopmo/outbox/st-3-20260501t120000z-beef")
     argv = rsync_args(package, LINK, Delivery(timeout_seconds=45))
-    assert argv[:6] == ["rsync", "-rt", "--delete", "--partial-dir=.rsync-partial",
-                        "--timeout=45", "--stats"]
+    assert argv[:7] == ["rsync", "-rt", "--delete", "--partial-dir=.rsync-partial",
+                        "--rsync-path=stopmo/1 rsync", "--timeout=45", "--stats"]
     assert not any(word.startswith("--bwlimit") for word in argv)
     assert argv[-2:] == [f"{package}/", "stopmo@10.0.0.2:.partial/st-3-20260501t120000z-beef/"]
     shell = shlex.split(argv[argv.index("-e") + 1])
