@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 from zoneinfo import ZoneInfo
 
+from moviepkg.locks import try_lock
 from moviepkg.logs import setup_logging
 
 from . import receiver, report
@@ -21,7 +22,6 @@ from .config import Settings, load_settings
 from .encode import Progress
 from .errors import ConfigError, DaemonRunning, ExitStatus
 from .index import rebuild_index
-from .locks import try_lock
 from .pipeline import Outcome, Pipeline
 from .screen import FakeScreen, NullScreen, Screen
 from .state import FINAL

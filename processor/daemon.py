@@ -21,10 +21,10 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from moviepkg.locks import try_lock
 from moviepkg.notify import sd_notify
 
 from .errors import DaemonRunning
-from .locks import try_lock
 from .pipeline import Outcome, Pipeline
 from .screen.control import ControlServer
 from .state import PackageState

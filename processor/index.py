@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 from moviepkg.errors import RecordError
+from moviepkg.locks import exclusive
 from moviepkg.record import (
     INDEX_KEY,
     MovieIndex,
@@ -24,17 +23,6 @@ from moviepkg.storage import MOVIES_PREFIX
 from .store import JSON_TYPE, Store
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive flock on lock_path; a fresh open per call excludes threads too."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def stored_records(store: Store) -> list[MovieRecord]:
@@ -85,7 +73,7 @@ def update_index(store: Store, record: MovieRecord, now: datetime, lock_path: Pa
     machine (threads or processes) never lose each other's entries. Publishers on other
     machines writing to the same bucket are not excluded.
     """
-    with _exclusive(lock_path):
+    with exclusive(lock_path):
         index = _write_index(store, [*_indexed_records(store), record], now)
     log.info("index updated: %d public movies", len(index.movies),
              extra={"package_id": record.id})
@@ -94,5 +82,5 @@ def update_index(store: Store, record: MovieRecord, now: datetime, lock_path: Pa
 
 def rebuild_index(store: Store, now: datetime, *, lock_path: Path | None = None) -> MovieIndex:
     """Rewrite movies/index.json from every movies/*.json record (a repair tool)."""
-    with _exclusive(lock_path) if lock_path is not None else contextlib.nullcontext():
+    with exclusive(lock_path) if lock_path is not None else contextlib.nullcontext():
         return _write_index(store, stored_records(store), now)

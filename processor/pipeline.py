@@ -31,6 +31,7 @@ from moviepkg.atomic import fsync_dir, fsync_file, write_atomic
 from moviepkg.backoff import backoff_delay
 from moviepkg.errors import IncompletePackage, PackageError
 from moviepkg.ids import is_package_id
+from moviepkg.locks import try_lock
 from moviepkg.logs import package_context
 from moviepkg.reader import Package, read_package
 from moviepkg.record import MovieRecord, parse_record
@@ -38,7 +39,6 @@ from moviepkg.record import MovieRecord, parse_record
 from .config import Settings
 from .encode import EncodeJob, Progress, encode
 from .failures import is_permanent
-from .locks import try_lock
 from .poster import save_poster
 from .publishing import PublishQueue
 from .screen import Screen, ScreenMovie

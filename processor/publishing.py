@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from moviepkg.backoff import backoff_delay
+from moviepkg.locks import try_lock
 from moviepkg.logs import package_context
 from moviepkg.record import parse_record, poster_key, record_key, video_key
 
 from .index import update_index
-from .locks import try_lock
 from .state import PackageState, StateStore, Step
 from .store import Store
 

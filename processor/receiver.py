@@ -29,13 +29,13 @@ from moviepkg.atomic import fsync_dir, fsync_file, write_atomic
 from moviepkg.delivery import PARTIAL_DIR, RECEIVED_BEFORE, STAGING, VERDICT_PREFIX
 from moviepkg.errors import IncompletePackage, PackageError
 from moviepkg.ids import is_station_id, split_package_id
+from moviepkg.locks import try_lock
 from moviepkg.logs import package_context, setup_logging
 from moviepkg.reader import Limits, read_package
 from moviepkg.times import format_utc, utc_now
 
 from .errors import ExitStatus
 from .heartbeat import MAX_STATUS_BYTES, BadStatus, parse_status
-from .locks import try_lock
 from .request import Refused, StatusReport, Upload, parse_request, shown
 from .staging import Budget, max_file_bytes, remove, run_watched, usage
 

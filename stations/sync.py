@@ -9,7 +9,6 @@ package the processor refuses waits in the outbox and does not hold up the other
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -23,6 +22,7 @@ from pathlib import Path
 from moviepkg.backoff import Backoff
 from moviepkg.errors import IncompletePackage, PackageError
 from moviepkg.ids import split_package_id
+from moviepkg.locks import lock_holder, try_lock
 from moviepkg.logs import package_context
 from moviepkg.manifest import MANIFEST_NAME
 from moviepkg.notify import sd_notify
@@ -54,18 +54,10 @@ class AgentBusy(StationError):
 def agent_lock(outbox: Path) -> Iterator[None]:
     """Hold the outbox's agent lock (flock, released by the kernel if we die) or raise."""
     path = outbox / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise AgentBusy(f"another sync agent (pid {holder}) holds {path}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    with try_lock(path, note_holder=True) as mine:
+        if not mine:
+            raise AgentBusy(f"another sync agent (pid {lock_holder(path)}) holds {path}")
         yield
-    finally:
-        os.close(fd)
 
 
 @dataclass(slots=True)

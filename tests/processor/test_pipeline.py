@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from moviepkg.locks import try_lock
 from moviepkg.record import INDEX_KEY, parse_index, parse_record
 from processor.encode import moov_before_mdat
-from processor.locks import try_lock
 from processor.pipeline import Outcome, Pipeline
 from processor.s3store import S3Store
 from processor.screen import FakeScreen, read_fake_screen
