@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from moviepkg.demo import make_demo
 from moviepkg.exitcodes import ExitStatus
+from tests.demo import make_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,6 +57,7 @@ def valid_package(tmp_path: Path) -> Path:
 
 
 MOVIEPKG = [sys.executable, "-m", "moviepkg"]
+DEMO = [sys.executable, str(ROOT / "tests" / "demo.py")]
 PROCESSOR = [sys.executable, "-m", "processor"]
 STATION = [sys.executable, "-m", "stations"]
 GENERATE = [sys.executable, str(ROOT / "openwrt" / "generate.py")]
@@ -65,8 +66,12 @@ Case = Callable[[Path], tuple[list[str], dict[str, str]]]
 CASES: dict[str, tuple[ExitStatus, Case]] = {
     "moviepkg ok": (ExitStatus.OK, lambda t: (
         [*MOVIEPKG, "validate", str(valid_package(t))], clean_env(t))),
-    "moviepkg failure": (ExitStatus.FAILURE, lambda t: (
-        [*MOVIEPKG, "make-demo", str(t), "--size", "big"], clean_env(t))),
+    "moviepkg failure": (ExitStatus.FAILURE, lambda t: (  # an I/O error, not the package's
+        [*MOVIEPKG, "validate", str(t / ("x" * 300))], clean_env(t))),
+    "demo ok": (ExitStatus.OK, lambda t: ([*DEMO, str(t)], clean_env(t))),
+    "demo failure": (ExitStatus.FAILURE, lambda t: ([*DEMO, str(t), "--size", "big"],
+                                                    clean_env(t))),
+    "demo usage": (ExitStatus.USAGE, lambda t: ([*DEMO, str(t), "--frames", "0"], clean_env(t))),
     "moviepkg usage": (ExitStatus.USAGE, lambda t: ([*MOVIEPKG, "dance"], clean_env(t))),
     "moviepkg invalid": (ExitStatus.INVALID, lambda t: (
         [*MOVIEPKG, "validate", str(invalid_package(t))], clean_env(t))),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from moviepkg.demo import make_demo
+from tests.demo import make_demo
 
 
 @pytest.fixture

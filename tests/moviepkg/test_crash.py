@@ -20,7 +20,7 @@ from moviepkg.writer import PackageWriter
 CHILD = r"""
 import hashlib, os, sys
 from pathlib import Path
-from moviepkg.demo import demo_frame
+from tests.demo import demo_frame
 from moviepkg.writer import PackageWriter
 
 outbox, existing = Path(sys.argv[1]), sys.argv[2]

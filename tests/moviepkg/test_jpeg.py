@@ -7,8 +7,8 @@ import io
 import pytest
 from PIL import Image
 
-from moviepkg.demo import demo_frame
 from moviepkg.jpeg import NotJpeg, jpeg_info
+from tests.demo import demo_frame
 
 
 @pytest.mark.parametrize(("size", "mode", "options"), [

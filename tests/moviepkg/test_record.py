@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from moviepkg.demo import make_demo
 from moviepkg.errors import RecordError
 from moviepkg.ids import movie_code
 from moviepkg.reader import read_package
 from moviepkg.record import MovieIndex, MovieRecord, parse_index, parse_record
+from tests.demo import make_demo
 
 NOW = datetime(2026, 5, 3, tzinfo=UTC)
 

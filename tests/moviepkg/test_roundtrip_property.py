@@ -9,9 +9,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moviepkg.demo import encode_blocks
 from moviepkg.reader import read_package
 from moviepkg.writer import PackageWriter, clean_title
+from tests.demo import encode_blocks
 
 colours = st.tuples(*[st.integers(0, 255)] * 3)
 

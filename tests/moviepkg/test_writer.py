@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from moviepkg.demo import demo_frame
 from moviepkg.errors import WriterError
 from moviepkg.ids import PACKAGE_ID_RE
 from moviepkg.reader import read_package
 from moviepkg.writer import PackageWriter, clean_title, unfinished_packages
+from tests.demo import demo_frame
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from moviepkg.demo import make_demo
 from processor.config import Settings
 from processor.pipeline import Pipeline
 from processor.screen import FakeScreen
 from processor.store import FileStore
+from tests.demo import make_demo
 from tests.services import require_binary
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from moviepkg.demo import make_demo
 from processor.encode import (
     EncodeJob,
     ProbeInfo,
@@ -25,6 +24,7 @@ from processor.encode import (
     top_level_boxes,
 )
 from processor.errors import EncodeError
+from tests.demo import make_demo
 from tests.services import require_binary
 
 

@@ -6,8 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from moviepkg.demo import make_demo
 from processor.screen import read_fake_screen
+from tests.demo import make_demo
 from tests.processor.conftest import daemon, daemon_env, state_of
 from tests.services import S3Server, ThrottledProxy, wait_until
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from moviepkg.demo import make_demo
+from tests.demo import make_demo
 from tests.processor.conftest import T0, daemon, daemon_env, state_of
 from tests.services import MpvProcess, S3Server, tail, wait_until
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from moviepkg.delivery import PROTOCOL, VERDICT_PREFIX
-from moviepkg.demo import make_demo
 from processor.errors import ExitStatus
 from processor.receiver import Receiver
 from processor.request import Refused, StatusReport, Upload, parse_request
+from tests.demo import make_demo
 from tests.services import SshServer, generate_keypair, require_binary
 
 PACKAGE = "st-1-20260501t100000z-beef"

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from moviepkg.demo import make_demo
 from moviepkg.reader import read_package
 from moviepkg.writer import PackageWriter
 from processor import receiver
 from processor.errors import ExitStatus
 from processor.receiver import Receiver, one_line
 from processor.staging import remove, usage
+from tests.demo import make_demo
 from tests.services import SshServer, generate_keypair, require_binary
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)

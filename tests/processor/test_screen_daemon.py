@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from moviepkg.demo import make_demo
+from tests.demo import make_demo
 from tests.processor.conftest import T0, daemon, daemon_env
 from tests.services import MpvProcess, wait_until
 

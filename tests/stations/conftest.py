@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from moviepkg.demo import make_demo
 from moviepkg.writer import PackageWriter
 from stations.config import Delivery, Link, Paths, Retention, StationSettings
+from tests.demo import make_demo
 from tests.services import SshServer, generate_keypair, require_binary
 
 STATION = "st-1"

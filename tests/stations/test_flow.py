@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from moviepkg.demo import demo_frame
 from moviepkg.reader import read_package
 from moviepkg.writer import PackageWriter
 from stations.flow import Action, Command, Flow, Screen, Timeouts
+from tests.demo import demo_frame
 
 T = Timeouts(still_there=90, give_up=30, finish_choice=60, done=45, help=8)
 

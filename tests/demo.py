@@ -1,4 +1,6 @@
-"""Synthetic frames and demo packages, without any image library.
+"""Synthetic frames and demo packages for tests and demos, without any image library.
+
+`python -m tests.demo OUTBOX [--frames N] ...` writes one and prints its path.
 
 The frames are real baseline JPEGs made of flat 16x16 blocks: every block has
 only a DC coefficient, which keeps a pure-Python encoder small and fast. The
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from .writer import PackageWriter
+from moviepkg.writer import PackageWriter
 
 RGB = tuple[int, int, int]
 CELL = 16  # pixels per block side: one MCU with 4:2:0 sampling
@@ -157,3 +159,39 @@ def make_demo(outbox: str | os.PathLike[str], frames: int = 20, publish: bool = 
         writer.add_frame(demo_frame(index, frames, width, height))
     writer.finish(title, publish, now=now)
     return writer.path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m tests.demo OUTBOX`: write a valid package, print its path."""
+    import argparse
+    import sys
+
+    from moviepkg.exitcodes import ExitStatus
+    from moviepkg.manifest import MAX_FRAMES
+
+    parser = argparse.ArgumentParser(prog="python -m tests.demo",
+                                     description="write a valid package of synthetic frames")
+    parser.add_argument("dir", type=Path, help="the outbox folder the package is written into")
+    parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--nopublish", action="store_true")
+    parser.add_argument("--station", default="demo")
+    parser.add_argument("--title", default="A ball goes bouncing")
+    parser.add_argument("--size", default="640x480", help="WIDTHxHEIGHT of the frames")
+    args = parser.parse_args(argv)
+    if not 1 <= args.frames <= MAX_FRAMES:
+        print(f"error: --frames: expected 1 to {MAX_FRAMES}, found {args.frames}",
+              file=sys.stderr)
+        return ExitStatus.USAGE
+    try:
+        width, height = (int(part) for part in args.size.lower().split("x"))
+        path = make_demo(args.dir, frames=args.frames, publish=not args.nopublish,
+                         station_id=args.station, title=args.title, width=width, height=height)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitStatus.FAILURE
+    print(path)
+    return ExitStatus.OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
