@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .environment import Environment
 from .errors import PackageError
 from .exitcodes import ExitStatus
 from .reader import Limits, read_package
@@ -26,8 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
+    """Run the command line with env's streams and variables; return the exit status."""
+    env = env or Environment.of_process()
     args = _parser().parse_args(argv)
     if args.command == "validate":
         limits = Limits(max_frames=args.max_frames, max_frame_bytes=args.max_frame_bytes,
@@ -36,13 +37,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             package = read_package(args.dir, limits)
         except PackageError as exc:
-            print(f"invalid: {exc}")
+            env.say(f"invalid: {exc}")
             return ExitStatus.INVALID
         except OSError as exc:  # not the package's fault: unreadable, I/O error...
-            print(f"error: {exc}", file=sys.stderr)
+            env.complain(f"error: {exc}")
             return ExitStatus.FAILURE
         flag = "PUBLISH" if package.publish else "NOPUBLISH"
-        print(f"valid: {package.package_id} code {package.code}, {len(package.frames)} frames, "
-              f"{package.total_bytes} bytes, {flag}")
+        env.say(f"valid: {package.package_id} code {package.code}, {len(package.frames)} "
+                f"frames, {package.total_bytes} bytes, {flag}")
         return ExitStatus.OK
     raise AssertionError(f"unknown command {args.command}")  # argparse refuses it

@@ -7,13 +7,14 @@ import json
 import logging
 import os
 import signal
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import IO
 from zoneinfo import ZoneInfo
 
+from moviepkg.environment import Environment
 from moviepkg.locks import try_lock
 from moviepkg.logs import setup_logging
 
@@ -89,16 +90,18 @@ def make_screen(settings: Settings) -> Screen:
     return NullScreen()
 
 
-def _terminal_bar(package_id: str) -> Progress:
-    def show(done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(1, total)
-        sys.stderr.write(f"\r{package_id[:32]} [{'#' * filled}{'.' * (width - filled)}] "
+def _terminal_bar(stream: IO[str]) -> Callable[[str], Progress]:
+    def bar(package_id: str) -> Progress:
+        def show(done: int, total: int) -> None:
+            width = 30
+            filled = width * done // max(1, total)
+            stream.write(f"\r{package_id[:32]} [{'#' * filled}{'.' * (width - filled)}] "
                          f"{done}/{total} frames")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-    return show
+            if done >= total:
+                stream.write("\n")
+            stream.flush()
+        return show
+    return bar
 
 
 def _log_quarters(package_id: str) -> Progress:
@@ -113,45 +116,46 @@ def _log_quarters(package_id: str) -> Progress:
     return show
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
+    """Run the command line with env's streams and variables; return the exit status."""
+    env = env or Environment.of_process()
     args = _parser().parse_args(argv)
-    setup_logging("processor", logging.DEBUG if args.debug else logging.INFO)
+    setup_logging("processor", logging.DEBUG if args.debug else logging.INFO, stream=env.stderr)
     if not args.debug:
         for chatty in ("botocore", "boto3", "urllib3", "s3transfer", "watchdog"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
     if args.command == "receive":  # run by sshd: everything it needs is on its command line
-        return receiver.main(args)
+        return receiver.main(args, env)
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, environ=env.env)
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(settings.store_url)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            env.complain(problem)
         return ExitStatus.CONFIG
     except (ValueError, OSError) as exc:
-        print(f"settings: {exc}", file=sys.stderr)
+        env.complain(f"settings: {exc}")
         return ExitStatus.CONFIG
     if args.command == "screen":
-        return _screen(args, settings)
+        return _screen(args, settings, env)
     if args.command in ("process", "run", "retry"):
         try:
             FontSet.find()  # a title card needs fonts: say so now, not once per movie
         except FontsMissing as exc:
-            print(f"fonts: {exc}", file=sys.stderr)
+            env.complain(f"fonts: {exc}")
             return ExitStatus.CONFIG
-    on_tty = sys.stderr.isatty()
+    on_tty = env.stderr.isatty()
     pipeline = Pipeline(settings, store, make_screen(settings),
-                        progress=_terminal_bar if on_tty and args.command == "process"
-                        else _log_quarters)
+                        progress=_terminal_bar(env.stderr)
+                        if on_tty and args.command == "process" else _log_quarters)
     try:
-        return _run(args, pipeline)
+        return _run(args, pipeline, env)
     except StoreError as exc:
         log.error("store: %s", exc, exc_info=args.debug)
         return ExitStatus.FAILURE
     except DaemonRunning as exc:
-        print(f"run: {exc}", file=sys.stderr)
+        env.complain(f"run: {exc}")
         return ExitStatus.BUSY
     except Exception as exc:
         if args.debug:
@@ -160,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitStatus.FAILURE
 
 
-def _screen(args: argparse.Namespace, settings: Settings) -> int:
+def _screen(args: argparse.Namespace, settings: Settings, env: Environment) -> int:
     if args.screen_command == "mpv":
         from .screen.mpv import mpv_args
 
@@ -175,10 +179,10 @@ def _screen(args: argparse.Namespace, settings: Settings) -> int:
         result = request(settings.control_socket, args.screen_command,
                          getattr(args, "package_id", None))
     except (ConnectionError, RuntimeError) as exc:
-        print(f"screen {args.screen_command}: {exc}", file=sys.stderr)
+        env.complain(f"screen {args.screen_command}: {exc}")
         return ExitStatus.FAILURE
-    print(json.dumps(result, indent=1, ensure_ascii=False) if not isinstance(result, str)
-          else result)
+    env.say(json.dumps(result, indent=1, ensure_ascii=False) if not isinstance(result, str)
+            else result)
     return ExitStatus.OK
 
 
@@ -201,22 +205,22 @@ def _process(package: Path, keep: bool, pipeline: Pipeline) -> Outcome:
     return outcome
 
 
-def _status(pipeline: Pipeline, as_json: bool) -> int:
+def _status(pipeline: Pipeline, as_json: bool, env: Environment) -> int:
     tz, now = ZoneInfo(pipeline.settings.timezone), pipeline.clock()
     states = pipeline.states.all()
     if as_json:
-        print(json.dumps(report.status_document(states, now, tz), indent=1, ensure_ascii=False))
+        env.say(json.dumps(report.status_document(states, now, tz), indent=1, ensure_ascii=False))
         return ExitStatus.OK
     for state in states:
-        print(report.package_line(state, tz))
-    print(report.summary_line(report.queue_summary(states, now, tz), now))
+        env.say(report.package_line(state, tz))
+    env.say(report.summary_line(report.queue_summary(states, now, tz), now))
     return ExitStatus.OK
 
 
-def _run(args: argparse.Namespace, pipeline: Pipeline) -> int:
+def _run(args: argparse.Namespace, pipeline: Pipeline, env: Environment) -> int:
     if args.command == "process":
         outcome = _process(args.package, args.keep, pipeline)
-        print(outcome.value)
+        env.say(outcome.value)
         return _EXIT[outcome]
     if args.command == "run":
         from .daemon import Daemon
@@ -231,12 +235,12 @@ def _run(args: argparse.Namespace, pipeline: Pipeline) -> int:
         daemon.run()
         return ExitStatus.OK
     if args.command == "status":
-        return _status(pipeline, args.json)
+        return _status(pipeline, args.json, env)
     if args.command == "retry":
         pipeline.retry(args.package_id)
         outcome = pipeline.advance(args.package_id)
-        print(outcome.value)
+        env.say(outcome.value)
         return _EXIT[outcome]
     index = rebuild_index(pipeline.store, datetime.now(UTC), lock_path=pipeline.index_lock)
-    print(f"index: {len(index.movies)} public movies")
+    env.say(f"index: {len(index.movies)} public movies")
     return ExitStatus.OK

@@ -22,11 +22,12 @@ import logging.handlers
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
+from typing import IO
 
 from moviepkg.atomic import fsync_dir, fsync_file, write_atomic
 from moviepkg.delivery import PARTIAL_DIR, RECEIVED_BEFORE, STAGING, VERDICT_PREFIX
+from moviepkg.environment import Environment
 from moviepkg.errors import IncompletePackage, PackageError
 from moviepkg.ids import is_station_id, split_package_id
 from moviepkg.locks import try_lock
@@ -62,15 +63,16 @@ class Receiver:
         self.limits = limits or Limits()
         self.budget = Budget.for_limits(self.limits, min_free_bytes, max_package_bytes)
 
-    def serve(self, command: str | None) -> tuple[ExitStatus, str]:
-        """Answer one request; return the exit status and the verdict (without prefix)."""
+    def serve(self, command: str | None, stdin: IO[bytes]) -> tuple[ExitStatus, str]:
+        """Answer one request (a heartbeat is read from stdin); return the exit status and
+        the verdict (without prefix)."""
         try:
             request = parse_request(command, self.station_id)
         except Refused as exc:
             log.warning("refused %s: %s", shown(command or ""), exc)
             return ExitStatus.INVALID, f"refused: {exc}"
         if isinstance(request, StatusReport):
-            return self.take_status(sys.stdin.buffer.read(MAX_STATUS_BYTES + 1))
+            return self.take_status(stdin.read(MAX_STATUS_BYTES + 1))
         with package_context(request.package_id):
             return self.upload(request)
 
@@ -243,11 +245,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", type=Path, help="append JSON log lines to this file")
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, env: Environment) -> int:
     """Serve $SSH_ORIGINAL_COMMAND; print the verdict line on stderr; return the status."""
     try:
         _log_away_from_the_station(args.log)
-        status, verdict = _serve(args)
+        status, verdict = _serve(args, env)
     except OSError as exc:
         log.error("%s", exc)
         full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
@@ -256,11 +258,11 @@ def main(args: argparse.Namespace) -> int:
     except Exception as exc:  # a failsafe: one line for the station, the details in the log
         log.error("the receiver failed: %s", type(exc).__name__, exc_info=True)
         status, verdict = ExitStatus.FAILURE, "error: the receiver failed; its log says why"
-    print(f"{VERDICT_PREFIX} {one_line(verdict, args.inbox)}", file=sys.stderr, flush=True)
+    env.complain(f"{VERDICT_PREFIX} {one_line(verdict, args.inbox)}")
     return status
 
 
-def _serve(args: argparse.Namespace) -> tuple[ExitStatus, str]:
+def _serve(args: argparse.Namespace, env: Environment) -> tuple[ExitStatus, str]:
     problems = []
     if not is_station_id(args.station):
         problems.append(f"--station: expected a station id, found {args.station!r}")
@@ -275,7 +277,7 @@ def _serve(args: argparse.Namespace) -> tuple[ExitStatus, str]:
     max_bytes = None if args.max_package_mb is None else args.max_package_mb * 2**20
     receiver = Receiver(args.station, args.inbox, args.status_dir, args.min_free_mb * 2**20,
                         args.rsync, max_package_bytes=max_bytes)
-    return receiver.serve(os.environ.get("SSH_ORIGINAL_COMMAND"))
+    return receiver.serve(env.env.get("SSH_ORIGINAL_COMMAND"), env.stdin)
 
 
 def _log_away_from_the_station(path: Path | None) -> None:

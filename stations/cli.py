@@ -9,11 +9,11 @@ import argparse
 import logging
 import shutil
 import signal
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from moviepkg.environment import Environment
 from moviepkg.exitcodes import ExitStatus
 from moviepkg.logs import setup_logging
 
@@ -53,30 +53,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
+    """Run the command line with env's streams and variables; return the exit status."""
+    env = env or Environment.of_process()
     args = _parser().parse_args(argv)
-    setup_logging("station", logging.DEBUG if args.debug else logging.INFO)
+    setup_logging("station", logging.DEBUG if args.debug else logging.INFO, stream=env.stderr)
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, environ=env.env)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            env.complain(problem)
         return ExitStatus.CONFIG
     if args.command == "sync":
-        return _sync(settings, args.once, args.debug)
+        return _sync(settings, args.once, args.debug, env)
     if args.command == "demo":
-        return _demo(settings, args)
-    return _kiosk(settings, args.debug)
+        return _demo(settings, args, env)
+    return _kiosk(settings, args.debug, env)
 
 
-def _demo(settings: StationSettings, args: argparse.Namespace) -> int:
+def _demo(settings: StationSettings, args: argparse.Namespace, env: Environment) -> int:
     if not settings.station_id:
-        print("station.id: required (e.g. id = \"st-3\"), or STOPMO_STATION_ID",
-              file=sys.stderr)
+        env.complain("station.id: required (e.g. id = \"st-3\"), or STOPMO_STATION_ID")
         return ExitStatus.CONFIG
     if args.frames < 1 or args.movies < 0:
-        print("demo: --frames must be at least 1 and --movies at least 0", file=sys.stderr)
+        env.complain("demo: --frames must be at least 1 and --movies at least 0")
         return ExitStatus.USAGE
     from .demo import shoot, wait_for_stop
 
@@ -88,20 +88,19 @@ def _demo(settings: StationSettings, args: argparse.Namespace) -> int:
                 raise
             log.error("%s: %s", type(exc).__name__, exc)
             return ExitStatus.FAILURE
-        print(shot.as_json(), flush=True)
+        env.say(shot.as_json())
         log.info("scripted movie finished, code %s", shot.code,
                  extra={"package_id": shot.package_id})
     if args.then_kiosk:
-        return _kiosk(settings, args.debug)
+        return _kiosk(settings, args.debug, env)
     if args.stay:
         wait_for_stop()
     return ExitStatus.OK
 
 
-def _kiosk(settings: StationSettings, debug: bool) -> int:
+def _kiosk(settings: StationSettings, debug: bool, env: Environment) -> int:
     if not settings.station_id:
-        print("station.id: required (e.g. id = \"st-3\"), or STOPMO_STATION_ID",
-              file=sys.stderr)
+        env.complain("station.id: required (e.g. id = \"st-3\"), or STOPMO_STATION_ID")
         return ExitStatus.CONFIG
     from .camera import CameraError
     from .kiosk import run_kiosk
@@ -119,14 +118,14 @@ def _kiosk(settings: StationSettings, debug: bool) -> int:
     return ExitStatus.OK
 
 
-def _sync(settings: StationSettings, once: bool, debug: bool) -> int:
+def _sync(settings: StationSettings, once: bool, debug: bool, env: Environment) -> int:
     problems = delivery_problems(settings)
     problems += [f"{tool}: not installed (apt-get install {package})"
                  for tool, package in (("rsync", "rsync"), ("ssh", "openssh-client"))
                  if shutil.which(tool) is None]
     if problems:
         for problem in problems:
-            print(problem, file=sys.stderr)
+            env.complain(problem)
         return ExitStatus.CONFIG
     agent = Agent(settings)
 
@@ -144,7 +143,7 @@ def _sync(settings: StationSettings, once: bool, debug: bool) -> int:
             agent.run_forever()
             return ExitStatus.OK
     except AgentBusy as exc:
-        print(f"sync: {exc}", file=sys.stderr)
+        env.complain(f"sync: {exc}")
         return ExitStatus.BUSY
     except Exception as exc:
         if debug:

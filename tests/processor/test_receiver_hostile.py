@@ -14,9 +14,11 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import pytest
 
+from moviepkg.environment import Environment
 from moviepkg.reader import read_package
 from moviepkg.writer import PackageWriter
 from processor import receiver
@@ -230,18 +232,20 @@ def root_logging() -> Iterator[None]:
 
 
 def test_an_unexpected_failure_gives_one_generic_line(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        root_logging: None) -> None:
-    def explode(self: Receiver, command: str | None) -> tuple[ExitStatus, str]:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root_logging: None) -> None:
+    def explode(self: Receiver, command: str | None, stdin: IO[bytes]) -> tuple[ExitStatus, str]:
         raise RuntimeError(f"boom in {receiver.__file__}")
 
     monkeypatch.setattr(Receiver, "serve", explode)
-    monkeypatch.setenv("SSH_ORIGINAL_COMMAND", "status")
+    env = Environment(stdin=io.BytesIO(), stdout=io.StringIO(), stderr=io.StringIO(),
+                      env={"SSH_ORIGINAL_COMMAND": "status"})
     args = argparse.Namespace(station="st-1", inbox=tmp_path, status_dir=None, min_free_mb=0,
                               max_package_mb=None, rsync="rsync", log=tmp_path / "receive.log")
-    assert receiver.main(args) == ExitStatus.FAILURE
-    said = capsys.readouterr().err
+    assert receiver.main(args, env) == ExitStatus.FAILURE
+    assert isinstance(env.stderr, io.StringIO) and isinstance(env.stdout, io.StringIO)
+    said = env.stderr.getvalue()
     assert said == "stopmo-receive: error: the receiver failed; its log says why\n"
+    assert env.stdout.getvalue() == ""
     logged = [json.loads(line) for line in (tmp_path / "receive.log").read_text().splitlines()]
     assert "boom in" in logged[-1]["exc"] and "RuntimeError" in logged[-1]["msg"]
 
