@@ -13,12 +13,10 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from moviepkg.errors import PackageError
 from moviepkg.reader import read_package
 from moviepkg.writer import PackageWriter
-from tests.services import descendant, wait_until
+from tests.services import descendant, skip_or_fail, wait_until
 from tests.stations.conftest import (
     T0,
     LineReader,
@@ -186,13 +184,13 @@ def _mount_tmpfs(folder: Path, size: str) -> None:
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs",
                            str(folder)], capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'not root'}); "
+        skip_or_fail(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'not root'}); "
                     "test_receiver_keeps_free_space_and_the_package_stays covers the refusal")
 
 
 def test_receiving_disk_really_full_then_freed(rig: Rig, noise_frames: list[bytes]) -> None:
     if shutil.which("mount") is None or os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs as the inbox needs root and mount(8)")
+        skip_or_fail("mounting a small tmpfs as the inbox needs root and mount(8)")
     _mount_tmpfs(rig.inbox, "1m")
     try:
         package = add_big_package(rig.outbox, noise_frames[:8])  # about 1.8 MB
@@ -216,7 +214,7 @@ def test_receiving_disk_really_full_then_freed(rig: Rig, noise_frames: list[byte
 def test_free_space_floor_stops_a_running_transfer_and_it_resumes(
         rig: Rig, tmp_path: Path, noise_frames: list[bytes]) -> None:
     if shutil.which("mount") is None or os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs as the inbox needs root and mount(8)")
+        skip_or_fail("mounting a small tmpfs as the inbox needs root and mount(8)")
     _mount_tmpfs(rig.inbox, "48m")
     try:
         key = tmp_path / "floor_key"
