@@ -8,22 +8,22 @@ import secrets
 from pathlib import Path
 
 
-def fsync_dir(path: Path) -> None:
-    """Flush a directory entry (a create, rename or unlink in it) to disk."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, os.O_RDONLY | flags)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry (a create, rename or unlink in it) to disk."""
+    _fsync(path, os.O_DIRECTORY)
 
 
 def fsync_file(path: Path) -> None:
     """Flush a file's content to disk (opened without following a link)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync(path, os.O_NOFOLLOW)
 
 
 def temp_name(final: Path) -> Path:

@@ -43,6 +43,14 @@ class StorageLocation:
     prefix: str = ""  # without slashes at either end; "" for the bucket's root
 
 
+def storage_location(url: str) -> StorageLocation:
+    """Parse STORAGE_URL for a program that opens it: a ValueError names the variable."""
+    try:
+        return parse_storage_url(url)
+    except ValueError as exc:
+        raise ValueError(f"STORAGE_URL: {exc}") from None
+
+
 def parse_storage_url(url: str) -> StorageLocation:
     """Parse STORAGE_URL; raise ValueError naming what was expected and found."""
     text = url.strip() if isinstance(url, str) else ""

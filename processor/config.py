@@ -44,11 +44,11 @@ class Settings:
     festival_name: str = "stopmo"
     festival_logo: Path | None = None
     timezone: str = DEFAULT_TIMEZONE
-    workers: int = 1
-    debounce_seconds: float = 1.0
-    rescan_seconds: float = 30.0
-    max_attempts: int = 8
-    retry_base_seconds: float = 10.0
+    workers: int = 1  # packages encoded at once
+    debounce_seconds: float = 1.0  # an inbox entry is looked at once quiet this long
+    rescan_seconds: float = 30.0  # the inbox is listed again this often
+    max_attempts: int = 8  # encode tries before a package is `failed`; publishing never stops
+    retry_base_seconds: float = 10.0  # the first encode backoff; doubles, with jitter
     screen: str = "none"
     screen_log: Path | None = None  # where the fake screen writes what it shows
     mpv_socket: Path | None = None  # default: <work_dir>/mpv.sock

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import boto3
 from boto3.exceptions import Boto3Error
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # pragma: no cover
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _S3_ERRORS = (BotoCoreError, ClientError, Boto3Error)
 
 
@@ -83,30 +85,31 @@ class S3Store(Store):
         except _S3_ERRORS as exc:
             raise self._error(key, "upload", exc) from exc
 
-    def get_bytes(self, key: str) -> bytes | None:
+    def _read(self, key: str, action: str, call: Callable[[str], T]) -> T | None:
+        """Run call(s3 key); None when the key is missing; StoreError for anything else."""
         s3_key = self._s3_key(self._checked(key))
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=s3_key)
-            data: bytes = response["Body"].read()
+            return call(s3_key)
         except ClientError as exc:
             if _is_missing(exc):
                 return None
-            raise self._error(key, "download", exc) from exc
+            raise self._error(key, action, exc) from exc
         except _S3_ERRORS as exc:
-            raise self._error(key, "download", exc) from exc
-        return data
+            raise self._error(key, action, exc) from exc
+
+    def get_bytes(self, key: str) -> bytes | None:
+        def download(s3_key: str) -> bytes:
+            data: bytes = self.client.get_object(Bucket=self.bucket, Key=s3_key)["Body"].read()
+            return data
+
+        return self._read(key, "download", download)
 
     def exists(self, key: str) -> bool:
-        s3_key = self._s3_key(self._checked(key))
-        try:
+        def head(s3_key: str) -> bool:
             self.client.head_object(Bucket=self.bucket, Key=s3_key)
-        except ClientError as exc:
-            if _is_missing(exc):
-                return False
-            raise self._error(key, "HEAD", exc) from exc
-        except _S3_ERRORS as exc:
-            raise self._error(key, "HEAD", exc) from exc
-        return True
+            return True
+
+        return bool(self._read(key, "HEAD", head))
 
     def list_keys(self, prefix: str) -> list[str]:
         full = self._s3_key(self._checked_prefix(prefix)) if prefix else self._s3_key("")

@@ -24,8 +24,8 @@ from moviepkg.manifest import MAX_FRAMES
 from moviepkg.reader import Limits
 
 _BLOCK = 4096  # what one more file or folder costs at least (a block, an inode)
-_POLL_SECONDS = 0.05
-_TERM_GRACE_SECONDS = 3.0
+_POLL_SECONDS = 0.05  # how often the watcher measures (about one poll of writing may slip)
+_TERM_GRACE_SECONDS = 3.0  # after SIGTERM, before SIGKILL
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moviepkg.storage import parse_storage_url
+from moviepkg.storage import storage_location
 
 from .store import FileStore, Store
 
@@ -13,12 +13,10 @@ def open_store(url: str, *, default_root: Path | None = None) -> Store:
     """Open the store url names; an empty url means FileStore(default_root) if given."""
     if not url.strip() and default_root is not None:
         return FileStore(default_root)
-    try:
-        location = parse_storage_url(url)
-    except ValueError as exc:
-        raise ValueError(f"STORAGE_URL: {exc}") from None
-    if location.folder is not None:
-        return FileStore(location.folder)
-    from .s3store import S3Store  # boto3 is slow to import: only when needed
+    where = storage_location(url)
+    if where.scheme == "s3":
+        from .s3store import S3Store  # boto3 is slow to import: only when needed
 
-    return S3Store(location.bucket, location.prefix)
+        return S3Store(where.bucket, where.prefix)
+    assert where.folder is not None
+    return FileStore(where.folder)

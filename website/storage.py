@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from moviepkg.storage import parse_storage_url
+from moviepkg.storage import storage_location
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # pragma: no cover
@@ -186,11 +186,7 @@ def _client_from_env() -> S3Client:
 def open_storage(url: str, public_base_url: str | None = None,
                  presign_seconds: int = 900) -> Storage:
     """Open STORAGE_URL (parsed by moviepkg.storage): a folder or an S3 bucket."""
-    try:
-        location = parse_storage_url(url)
-    except ValueError as exc:
-        raise ValueError(f"STORAGE_URL: {exc}") from None
-    if location.folder is not None:
-        return FolderStorage(location.folder)
-    return S3Storage(location.bucket, location.prefix, public_base_url=public_base_url,
-                     presign_seconds=presign_seconds)
+    where = storage_location(url)
+    return FolderStorage(where.folder) if where.folder is not None else S3Storage(
+        where.bucket, where.prefix, public_base_url=public_base_url,
+        presign_seconds=presign_seconds)
