@@ -23,6 +23,8 @@ import pytest
 from tests.festival import Festival
 from tests.services import child_pids, require_binary, wait_until
 
+pytestmark = pytest.mark.slow  # the whole festival, every program real
+
 FRAMES = 20  # the movie the festival's station shoots at start
 FPS = 10
 TITLE_SECONDS = 4

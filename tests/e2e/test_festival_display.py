@@ -8,8 +8,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.festival import Festival
 from tests.services import XvfbDisplay, require_binary, wait_until
+
+pytestmark = pytest.mark.slow  # the whole festival, every program real
 
 ARTIFACTS = Path(os.environ.get("STOPMO_SCREENSHOTS", "/tmp/stopmo-festival-screens"))
 

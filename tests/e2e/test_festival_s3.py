@@ -5,8 +5,12 @@ from __future__ import annotations
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.festival import Festival
 from tests.services import S3Server, wait_until
+
+pytestmark = pytest.mark.slow  # the whole festival, every program real
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

@@ -31,6 +31,8 @@ from stations.config import load_settings as load_station_settings
 from stations.heartbeat import software_version
 from tests.services import require_binary
 
+pytestmark = pytest.mark.slow  # real ansible-playbook runs
+
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE = REPO / "ansible"
 VENV_BIN = Path(sys.executable).parent

@@ -29,6 +29,8 @@ from tests.fleet.fleet import (
 )
 from tests.services import Daemon, require_binary
 
+pytestmark = pytest.mark.slow  # network namespaces
+
 TEMPLATE = ROOT / "ansible" / "roles" / "common" / "templates" / "nftables.conf.j2"
 
 

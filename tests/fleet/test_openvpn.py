@@ -29,6 +29,8 @@ import yaml
 from tests.fleet.fleet import in_ns, require_root, run
 from tests.services import Daemon, ServiceError, require_binary, skip_or_fail, wait_until
 
+pytestmark = pytest.mark.slow  # network namespaces and real OpenVPN
+
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "ansible" / "inventory"
 VPN_TEMPLATES = ROOT / "ansible" / "roles" / "vpn" / "templates"

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow  # the router's files generated and linted
+
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ROOT / "openwrt" / "files"
 CONFIG_DIR = FILES / "etc" / "config"

@@ -30,6 +30,8 @@ from tests.fleet.fleet import (
 )
 from tests.services import Daemon, generate_keypair, require_binary
 
+pytestmark = pytest.mark.slow  # real sshd logins
+
 TEMPLATE = ROOT / "ansible" / "roles" / "common" / "templates" / "sshd_config.j2"
 
 

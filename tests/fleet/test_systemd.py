@@ -31,6 +31,8 @@ import yaml
 
 from tests.services import XvfbDisplay, require_binary, skip_or_fail
 
+pytestmark = pytest.mark.slow  # systemd-analyze on every unit
+
 REPO = Path(__file__).resolve().parents[2]
 UNITS_DIR = REPO / "systemd"
 VENV_BIN = "/opt/stopmo/venv/bin/"

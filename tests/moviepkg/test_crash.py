@@ -15,6 +15,7 @@ from moviepkg.jpeg import jpeg_info
 from moviepkg.reader import read_package
 from moviepkg.writer import PackageWriter
 
+ROOT = Path(__file__).resolve().parents[2]
 # The child writes big frames (about 1 MB, so a kill often lands mid-write) and says
 # "writing N SHA" before and "ack N SHA" after each add_frame returns.
 CHILD = r"""
@@ -41,7 +42,7 @@ while True:
 def run_and_kill(outbox: Path, existing: str, acks_before_kill: int, rng: random.Random,
                  intended: dict[int, str]) -> tuple[Path, dict[int, str]]:
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(outbox), existing],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT)  # tests.demo from here
     assert proc.stdout is not None
     acked: dict[int, str] = {}
     path = Path(proc.stdout.readline().split(" ", 1)[1].strip())

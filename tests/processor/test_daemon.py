@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from processor.daemon import Daemon
 from processor.pipeline import Outcome, Pipeline
 from processor.screen import FakeScreen
@@ -59,6 +61,7 @@ def done_ids(pipeline: Pipeline) -> list[str]:
     return [s.package_id for s in pipeline.states.all() if s.step is Step.DONE]
 
 
+@pytest.mark.slow  # 20 real encodes
 def test_a_burst_of_20_is_published_oldest_first_two_at_a_time(pipeline: Pipeline,
                                                                tmp_path: Path) -> None:
     counting = CountingPipeline(replace(pipeline.settings, workers=2), pipeline.store,
@@ -78,6 +81,7 @@ def test_a_burst_of_20_is_published_oldest_first_two_at_a_time(pipeline: Pipelin
     assert index is not None and all(name.encode() in index for name in made)
 
 
+@pytest.mark.slow  # 20 real encodes
 def test_a_burst_arriving_while_running_is_all_published(pipeline: Pipeline,
                                                          tmp_path: Path) -> None:
     counting = CountingPipeline(replace(pipeline.settings, workers=2), pipeline.store,

@@ -116,6 +116,7 @@ def test_ffmpeg_error_is_reported(tmp_path: Path) -> None:
     assert list(job.output.parent.iterdir()) == []
 
 
+@pytest.mark.slow  # waits for the stall watchdog
 def test_a_stuck_ffmpeg_is_stopped(tmp_path: Path) -> None:
     require_binary("ffmpeg")
     job = job_for(tmp_path, frames=3)

@@ -6,10 +6,14 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from processor.screen import read_fake_screen
 from tests.demo import make_demo
 from tests.processor.conftest import daemon, daemon_env, state_of
 from tests.services import S3Server, ThrottledProxy, wait_until
+
+pytestmark = pytest.mark.slow  # kill -9 tours of the daemon
 
 
 def test_kill_9_mid_encode(tmp_path: Path) -> None:

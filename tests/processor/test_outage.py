@@ -12,6 +12,8 @@ from tests.demo import make_demo
 from tests.processor.conftest import T0, daemon, daemon_env, state_of
 from tests.services import MpvProcess, S3Server, tail, wait_until
 
+pytestmark = pytest.mark.slow  # the daemon, mpv and an S3 outage
+
 
 def on_screen(mpv: MpvProcess) -> set[str]:
     return {Path(name).stem for name in mpv.playlist()}
@@ -22,7 +24,6 @@ def bucket_keys(s3: S3Server) -> list[str]:
     return sorted(item["Key"] for item in listing.get("Contents", []))
 
 
-@pytest.mark.slow
 def test_the_screen_never_waits_for_the_uplink(tmp_path: Path) -> None:
     s3 = S3Server().start()
     s3.reset()

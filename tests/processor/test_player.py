@@ -18,6 +18,8 @@ from processor.screen import ScreenMovie
 from processor.screen.mpv import MpvScreen, mpv_args, recent_movies, save_idle_card
 from tests.services import MpvProcess, require_binary, wait_until
 
+pytestmark = pytest.mark.slow  # a real mpv in real time
+
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 

@@ -149,6 +149,7 @@ def test_an_upload_over_its_budget_is_stopped_while_it_lands(server: SshServer,
     assert "limit" in (station.inbox / ".refused" / package.name).read_text()
 
 
+@pytest.mark.slow  # 150 MB over real sshd
 def test_a_large_valid_package_goes_through_a_tight_budget(server: SshServer, tmp_path: Path,
                                                           noise: list[bytes]) -> None:
     (tmp_path / "outbox").mkdir()

@@ -7,9 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.demo import make_demo
 from tests.processor.conftest import T0, daemon, daemon_env
 from tests.services import MpvProcess, wait_until
+
+pytestmark = pytest.mark.slow  # the daemon driving a real mpv
 
 
 def screen_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from moviepkg.errors import PackageError
 from moviepkg.reader import read_package
 from moviepkg.writer import PackageWriter
@@ -27,6 +29,8 @@ from tests.stations.conftest import (
     log_lines,
     visible,
 )
+
+pytestmark = pytest.mark.slow  # deliveries over real sshd, tmpfs mounts
 
 FRAME = re.compile(r"\d{4}\.jpg")
 

@@ -20,6 +20,8 @@ from stations.flow import Action, Flow, Screen
 from stations.kiosk import Kiosk
 from tests.services import XvfbDisplay, require_binary
 
+pytestmark = pytest.mark.slow  # the Tk kiosk under Xvfb
+
 ARTIFACTS = Path(os.environ.get("STOPMO_SCREENSHOTS", "/tmp/stopmo-station-screens"))
 
 

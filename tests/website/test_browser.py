@@ -14,6 +14,8 @@ from tests.services import require_binary
 from tests.website.conftest import StoreBuilder, make_record
 from website.app import create_app
 
+pytestmark = pytest.mark.slow  # real Chromium
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]

@@ -32,6 +32,7 @@ def site(tmp_path: Path, store: StoreBuilder, redis_server: RedisServer) -> Iter
         yield running
 
 
+@pytest.mark.slow  # real time: Redis stopped
 def test_a_hung_redis_costs_at_most_one_slow_request_per_worker(
         site: Site, store: StoreBuilder, redis_server: RedisServer) -> None:
     code = store.records[0].code
