@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import RedisServer, S3Server, SshServer, XvfbDisplay
+from tests.services import MosquittoServer, RedisServer, S3Server, SshServer, XvfbDisplay
 
 
 @pytest.fixture
@@ -34,4 +34,11 @@ def xvfb_display(tmp_path: Path) -> Iterator[XvfbDisplay]:
 def ssh_server(tmp_path: Path) -> Iterator[SshServer]:
     """Yield a running sshd that lets ssh_server.ssh_command() log in."""
     with SshServer(tmp_path / "sshd") as server:
+        yield server
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[MosquittoServer]:
+    """Yield a running mosquitto on loopback that lets anonymous clients in."""
+    with MosquittoServer(tmp_path / "mosquitto") as server:
         yield server

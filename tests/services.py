@@ -45,6 +45,8 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "mpv": "mpv",
     "xdotool": "xdotool",
     "chromium": "chromium",
+    "mosquitto": "mosquitto",
+    "mosquitto_passwd": "mosquitto",
 }
 
 START_TIMEOUT = 10.0
@@ -766,6 +768,63 @@ class ThrottledProxy:
         for sock in self._sockets:
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+class MosquittoServer(Daemon):
+    """A real mosquitto on a free loopback port, with its own users and ACL.
+
+    users: name -> password (a password file made with mosquitto_passwd); acl: the
+    text of an ACL file, or None for none. Without users, anonymous clients may connect.
+    """
+
+    name = "mosquitto"
+
+    def __init__(self, tmpdir: Path, users: dict[str, str] | None = None,
+                 acl: str | None = None, port: int | None = None,
+                 extra_config: str = "") -> None:
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        super().__init__(tmpdir / "mosquitto.log")
+        self.dir = tmpdir
+        self.port = port or free_port()
+        self.users = dict(users or {})
+        self.acl = acl
+        self.extra_config = extra_config
+
+    @property
+    def url(self) -> str:
+        """`mqtt://127.0.0.1:PORT`."""
+        return f"mqtt://{LOCALHOST}:{self.port}"
+
+    def _config(self) -> Path:
+        # As root, mosquitto would switch to its own user, who cannot read the test's
+        # private temp folder: stay the user who started it (no effect for others).
+        lines = [f"listener {self.port} {LOCALHOST}", "persistence false", "user root",
+                 "log_dest stdout", "log_type error", "log_type warning", "log_type notice",
+                 f"allow_anonymous {'false' if self.users else 'true'}"]
+        if self.users:
+            passwd = self.dir / "passwd"
+            passwd.write_text("")
+            tool = require_binary("mosquitto_passwd")
+            for user, password in self.users.items():
+                subprocess.run([tool, "-b", str(passwd), user, password], check=True,
+                               capture_output=True, timeout=30)
+            lines.append(f"password_file {passwd}")
+        if self.acl is not None:
+            (self.dir / "acl").write_text(self.acl)
+            lines.append(f"acl_file {self.dir / 'acl'}")
+        config = self.dir / "mosquitto.conf"
+        config.write_text("\n".join(lines) + "\n" + self.extra_config)
+        return config
+
+    def argv(self) -> list[str]:
+        return [require_binary("mosquitto"), "-c", str(self._config())]
+
+    def ready(self) -> bool:
+        sock = _connect(self.port)
+        if sock is None:
+            return False
+        sock.close()
+        return True
 
 
 class MpvProcess(Daemon):
