@@ -24,10 +24,12 @@ from .encode import Progress
 from .errors import ConfigError, DaemonRunning, ExitStatus
 from .index import rebuild_index
 from .pipeline import Outcome, Pipeline
+from .publishing import no_events
 from .screen import FakeScreen, NullScreen, Screen
 from .state import FINAL
 from .storage import open_store
 from .store import StoreError
+from .telemetry import ProcessorTelemetry
 from .titlecard import FontSet, FontsMissing
 
 log = logging.getLogger("stopmo.processor")
@@ -146,11 +148,15 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             env.complain(f"fonts: {exc}")
             return ExitStatus.CONFIG
     on_tty = env.stderr.isatty()
+    progress = _terminal_bar(env.stderr) if on_tty and args.command == "process" \
+        else _log_quarters
+    # Only the daemon reports: one-shot commands come and go (and would take its client ids).
+    telemetry = ProcessorTelemetry(settings) if args.command == "run" else None
     pipeline = Pipeline(settings, store, make_screen(settings),
-                        progress=_terminal_bar(env.stderr)
-                        if on_tty and args.command == "process" else _log_quarters)
+                        progress=telemetry.progress(progress) if telemetry else progress,
+                        events=telemetry.event if telemetry else no_events)
     try:
-        return _run(args, pipeline, env)
+        return _run(args, pipeline, env, telemetry)
     except StoreError as exc:
         log.error("store: %s", exc, exc_info=args.debug)
         return ExitStatus.FAILURE
@@ -217,7 +223,8 @@ def _status(pipeline: Pipeline, as_json: bool, env: Environment) -> int:
     return ExitStatus.OK
 
 
-def _run(args: argparse.Namespace, pipeline: Pipeline, env: Environment) -> int:
+def _run(args: argparse.Namespace, pipeline: Pipeline, env: Environment,
+         telemetry: ProcessorTelemetry | None = None) -> int:
     if args.command == "process":
         outcome = _process(args.package, args.keep, pipeline)
         env.say(outcome.value)
@@ -225,7 +232,7 @@ def _run(args: argparse.Namespace, pipeline: Pipeline, env: Environment) -> int:
     if args.command == "run":
         from .daemon import Daemon
 
-        daemon = Daemon(pipeline)
+        daemon = Daemon(pipeline, telemetry)
 
         def stop(signum: int, frame: FrameType | None) -> None:
             daemon.stop()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from moviepkg.broker import TelemetrySettings, telemetry_keys
 from moviepkg.settings import (
     Key,
     absolute_path,
@@ -53,6 +54,16 @@ class Settings:
     screen_log: Path | None = None  # where the fake screen writes what it shows
     mpv_socket: Path | None = None  # default: <work_dir>/mpv.sock
     screen_recent: int = 30
+    telemetry_url: str = ""  # [telemetry] (moviepkg.broker): empty, telemetry off
+    telemetry_device: str = ""  # empty: "processor"
+    telemetry_password_file: Path | None = None
+    telemetry_ca_file: Path | None = None
+
+    @property
+    def telemetry(self) -> TelemetrySettings:
+        """The [telemetry] settings, as moviepkg.reporting takes them."""
+        return TelemetrySettings(self.telemetry_url, self.telemetry_device,
+                                 self.telemetry_password_file, self.telemetry_ca_file)
 
     @property
     def mpv_socket_path(self) -> Path:
@@ -105,6 +116,7 @@ KEYS: tuple[Key, ...] = (
     Key("screen", "log", absolute_path, "STOPMO_SCREEN_LOG", field="screen_log"),
     Key("screen", "mpv_socket", absolute_path, "STOPMO_MPV_SOCKET"),
     Key("screen", "recent", int_range(1, 1000), "STOPMO_SCREEN_RECENT", field="screen_recent"),
+    *telemetry_keys("telemetry_"),  # url, device, password_file, ca_file (moviepkg.broker)
 )
 
 

@@ -28,6 +28,7 @@ from .errors import DaemonRunning
 from .pipeline import Outcome, Pipeline
 from .screen.control import ControlServer
 from .state import PackageState
+from .telemetry import ProcessorTelemetry
 
 log = logging.getLogger("stopmo.processor.daemon")
 
@@ -63,8 +64,9 @@ class _InboxHandler(FileSystemEventHandler):
 class Daemon:
     """The processor's main loop; stop it with `stop()` (SIGTERM does)."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, telemetry: ProcessorTelemetry | None = None) -> None:
         self.pipeline = pipeline
+        self.telemetry = telemetry  # opened once the daemon lock is ours
         self.settings = pipeline.settings
         self.inbox = self.settings.inbox
         self._changed: dict[str, float] = {}
@@ -154,6 +156,15 @@ class Daemon:
             self._run()
 
     def _run(self) -> None:
+        if self.telemetry is not None:
+            self.telemetry.open(self.pipeline)
+        try:
+            self._watch()
+        finally:
+            if self.telemetry is not None:
+                self.telemetry.close()
+
+    def _watch(self) -> None:
         self.inbox.mkdir(parents=True, exist_ok=True)
         self.pipeline.clean_up()
         for state in self.pipeline.pending(now=float("inf")):

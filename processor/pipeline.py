@@ -40,7 +40,7 @@ from .config import Settings
 from .encode import EncodeJob, Progress, encode
 from .failures import is_permanent
 from .poster import save_poster
-from .publishing import PublishQueue
+from .publishing import Events, PublishQueue, no_events
 from .screen import Screen, ScreenMovie
 from .state import FINAL, PackageState, StateStore, Step
 from .store import Store, StoreError
@@ -48,6 +48,9 @@ from .titlecard import TitleCard, save_title_card
 
 log = logging.getLogger("stopmo.processor")
 MAX_BACKOFF_SECONDS = 900.0
+# The telemetry event each step's completion is (moviepkg.telemetry.EVENTS).
+_EVENT_AFTER = {Step.RECEIVED: "validated", Step.VALIDATED: "encoded",
+                Step.ENCODED: "on_screen", Step.PUBLISHED: "on_screen"}
 _TITLE_CARD_LOCK = threading.Lock()
 
 
@@ -70,8 +73,9 @@ class Pipeline:
     def __init__(self, settings: Settings, store: Store, screen: Screen,
                  clock: Callable[[], float] = time.time,
                  progress: Callable[[str], Progress | None] | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, events: Events = no_events) -> None:
         self.settings = settings
+        self.events = events  # what happens to each movie, for telemetry
         self.rng = rng or random.Random()
         self.store = store
         self.screen = screen
@@ -88,7 +92,7 @@ class Pipeline:
         self.states = StateStore(work / "state")
         self.index_lock = work / "index.lock"
         self.publisher = PublishQueue(self.states, store, self.movies_dir, work, clock,
-                                      self.rng)
+                                      self.rng, events)
 
     # --- taking packages in -----------------------------------------------------------------
 
@@ -127,6 +131,9 @@ class Pipeline:
             self.states.save(state, self.clock())
             log.info("received %d frames (%s)", len(package.frames),
                      "PUBLISH" if package.publish else "NOPUBLISH")
+            self.events("received", name, "PUBLISH" if package.publish else "NOPUBLISH")
+            if state.step is Step.VALIDATED:  # read and checked above: the step is done
+                self.events("validated", name, "")
             return None, state
 
     def _set_aside(self, entry: Path, known: PackageState, keep: bool) -> None:
@@ -156,6 +163,8 @@ class Pipeline:
             self.states.save(state, self.clock())
         log.error("quarantined: %s", reason, extra={"package_id": entry.name,
                                                       "quarantine": str(target)})
+        if is_package_id(entry.name):
+            self.events("quarantined", entry.name, reason)
         return target
 
     # --- the steps ------------------------------------------------------------------------------
@@ -198,6 +207,7 @@ class Pipeline:
                  Step.ENCODED: self._show, Step.PUBLISHED: self._show}
         with package_context(package_id):
             while state.step in steps:
+                done_word = _EVENT_AFTER[state.step]
                 started = time.monotonic()
                 try:
                     steps[state.step](state)
@@ -209,6 +219,7 @@ class Pipeline:
                 state.durations[state.step.value] = round(time.monotonic() - started, 3)
                 state.attempts, state.last_error, state.next_attempt_at = 0, "", 0.0
                 self.states.save(state, self.clock())
+                self.events(done_word, package_id, "")
             if state.step is Step.QUARANTINED:
                 return Outcome.QUARANTINED
             if state.waiting_to_publish:
@@ -232,6 +243,7 @@ class Pipeline:
             state.gave_up = True
             self.states.save(state, self.clock())
             log.error("failed %d times, giving up: %s", state.attempts, state.last_error)
+            self.events("failed", state.package_id, state.last_error)
             return Outcome.FAILED
         delay = backoff_delay(state.attempts, self.settings.retry_base_seconds,
                               MAX_BACKOFF_SECONDS, self.rng.random)

@@ -38,6 +38,11 @@ PUBLISH_RETRY_BASE = 2.0  # seconds after the first failure
 PUBLISH_RETRY_CAP = 60.0  # never more than about a minute between tries
 FAILURES_PER_ROUND = 2  # two in a row: the store is down, wait for the next round
 RELOAD_SECONDS = 60.0  # pick up packages queued by another process (`processor process`)
+Events = Callable[[str, str, str], None]  # (kind, package id, detail): telemetry, never blocking
+
+
+def no_events(kind: str, package_id: str, detail: str) -> None:
+    """Tell nobody (telemetry off, one-shot commands)."""
 
 
 def publish_movie(store: Store, movies_dir: Path, package_id: str, index_lock: Path) -> None:
@@ -60,6 +65,7 @@ class QueueStatus:
     tries: int  # tries of the oldest waiting movie
     last_error: str  # the most recent failure, "" after a success
     failing_since: float  # when the current run of failures began; 0 when the store answers
+    store_reachable: bool | None = None  # did the last try succeed; None: no try yet
 
 
 class PublishQueue:
@@ -67,8 +73,9 @@ class PublishQueue:
 
     def __init__(self, states: StateStore, store: Store, movies_dir: Path, work_dir: Path,
                  clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, events: Events = no_events) -> None:
         self.states = states
+        self.events = events
         self.store = store
         self.movies_dir = movies_dir
         self.work_dir = work_dir
@@ -79,6 +86,7 @@ class PublishQueue:
         self._waiting: dict[str, tuple[str, str]] = {}  # id -> (created_at, id), for sorting
         self._last_error = ""
         self._failing_since = 0.0
+        self._reachable: bool | None = None
         self._loaded_at = -RELOAD_SECONDS
 
     def reload(self) -> None:
@@ -109,7 +117,9 @@ class PublishQueue:
             if state.waiting_since else 0.0
         state.attempts, state.last_error, state.next_attempt_at = 0, "", 0.0
         self.states.save(state, self.clock())
+        self._reachable = True
         log.info("published to %s", self.store.url, extra={"package_id": state.package_id})
+        self.events("published", state.package_id, "")
 
     def note_failure(self, state: PackageState, exc: BaseException) -> float:
         """Count a failed try; return the delay before the next one."""
@@ -122,6 +132,7 @@ class PublishQueue:
         with self._lock:
             self._last_error = state.last_error
             self._failing_since = self._failing_since or self.clock()
+            self._reachable = False
         log.warning("waiting to publish since %s, %d tries; next in %.0f s: %s",
                     _hhmm(state.waiting_since), state.attempts, delay, state.last_error,
                     extra={"package_id": state.package_id})
@@ -209,7 +220,8 @@ class PublishQueue:
             return QueueStatus(waiting=len(ordered),
                                oldest_since=oldest.waiting_since if oldest else 0.0,
                                tries=oldest.attempts if oldest else 0,
-                               last_error=self._last_error, failing_since=self._failing_since)
+                               last_error=self._last_error, failing_since=self._failing_since,
+                               store_reachable=self._reachable)
 
 
 def _hhmm(epoch: float) -> str:

@@ -19,6 +19,7 @@ from moviepkg.logs import setup_logging
 
 from .config import ConfigError, StationSettings, delivery_problems, load_settings
 from .sync import Agent, AgentBusy, agent_lock
+from .telemetry import sync_reporting
 
 log = logging.getLogger("stopmo.station")
 
@@ -137,7 +138,9 @@ def _sync(settings: StationSettings, once: bool, debug: bool, env: Environment) 
     try:
         for folder in (settings.paths.outbox, settings.paths.sent):
             folder.mkdir(parents=True, exist_ok=True)
-        with agent_lock(settings.paths.outbox):
+        with agent_lock(settings.paths.outbox), \
+                sync_reporting(settings, agent.telemetry_fields) as reporter:
+            agent.reporter = reporter
             if once:
                 return ExitStatus.OK if agent.run_once() else ExitStatus.FAILURE
             agent.run_forever()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from moviepkg.broker import TelemetrySettings, telemetry_keys
 from moviepkg.ids import is_station_id
 from moviepkg.settings import Key, read_keys, read_toml, size
 from moviepkg.settings import absolute_path as _path
@@ -137,6 +138,7 @@ class StationSettings:
     camera: CameraSettings = field(default_factory=CameraSettings)
     buttons: ButtonSettings = field(default_factory=ButtonSettings)
     kiosk: KioskSettings = field(default_factory=KioskSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)  # moviepkg.broker
 
 
 # --- parsers: value from TOML or the environment -> checked value, or ValueError -------------
@@ -204,6 +206,7 @@ KEYS: tuple[Key, ...] = (
     Key("kiosk", "website_url", _url, "STOPMO_WEBSITE_URL"),
     Key("kiosk", "fullscreen", _bool, "STOPMO_FULLSCREEN"),
     Key("kiosk", "window_size", _size),
+    *telemetry_keys(),  # [telemetry]: url, device, password_file, ca_file (moviepkg.broker)
 )
 
 

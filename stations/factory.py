@@ -9,7 +9,7 @@ from __future__ import annotations
 from .buttons import Buttons, GpioButtons, KeyboardButtons
 from .camera import Camera, FakeCamera, Picamera2Camera
 from .config import StationSettings
-from .flow import Flow, Timeouts
+from .flow import Events, Flow, Timeouts
 
 
 def make_camera(settings: StationSettings) -> Camera:
@@ -28,12 +28,13 @@ def make_buttons(settings: StationSettings) -> Buttons:
     return GpioButtons(buttons.pins(), bounce_seconds=buttons.bounce_seconds)
 
 
-def make_flow(settings: StationSettings) -> Flow:
-    """The state machine for this station's outbox (its replay runs at kiosk.fps)."""
+def make_flow(settings: StationSettings, events: Events | None = None) -> Flow:
+    """The state machine for this station's outbox (its replay runs at kiosk.fps); events
+    hears of every movie started and finished."""
     kiosk = settings.kiosk
     return Flow(settings.paths.outbox, settings.station_id, frame_limit=kiosk.frame_limit,
                 timeouts=Timeouts(still_there=kiosk.still_there_seconds,
                                   give_up=kiosk.give_up_seconds,
                                   finish_choice=kiosk.finish_seconds,
                                   done=kiosk.done_seconds),
-                fps=kiosk.fps)
+                fps=kiosk.fps, events=events)

@@ -4,6 +4,7 @@ attract -> shooting (capture, delete, play, onion skin) -> finish (publish or no
 -> done (the movie's code) -> attract. Nobody pressing anything while shooting:
 "still there?", then the movie is finished as NOPUBLISH (nothing is thrown away).
 Any unexpected error: the "please call a helper" screen, which recovers.
+A movie's start and finish are told to `events` (telemetry), which must not block.
 
 The flow decides; the kiosk does the slow work. `handle` may return a Command
 (capture a frame, play the movie); the kiosk carries it out and reports back
@@ -22,6 +23,7 @@ from moviepkg.ids import movie_code
 from moviepkg.writer import PackageWriter, unfinished_packages
 
 log = logging.getLogger("stopmo.station.flow")
+Events = Callable[[str, str, str], None]  # (kind, package id, detail), never blocking
 
 
 class Action(StrEnum):
@@ -83,7 +85,7 @@ class Flow:
 
     def __init__(self, outbox: Path, station_id: str, frame_limit: int = 600,
                  timeouts: Timeouts | None = None, clock: Callable[[], float] | None = None,
-                 fps: int = 10) -> None:
+                 fps: int = 10, events: Events | None = None) -> None:
         import time
 
         self.outbox = outbox
@@ -92,6 +94,7 @@ class Flow:
         self.timeouts = timeouts or Timeouts()
         self.clock = clock or time.monotonic
         self.fps = fps
+        self.events = events or (lambda kind, package_id, detail: None)
         self.screen = Screen.ATTRACT
         self.writer: PackageWriter | None = None
         self.onion = True
@@ -248,6 +251,7 @@ class Flow:
         if self.writer is None and not self.resume():
             self.writer = PackageWriter.start(self.outbox, self.station_id)
             log.info("new movie", extra={"package_id": self.writer.package_id})
+            self.events("shot_started", self.writer.package_id, "")
         self.onion = True
         self._go(Screen.SHOOTING)
 
@@ -267,6 +271,7 @@ class Flow:
         self.last_code = movie_code(writer.package_id)
         log.info("movie finished: %d frames, %s", writer.frame_count,
                  "PUBLISH" if publish else "NOPUBLISH", extra={"package_id": writer.package_id})
+        self.events("shot_finished", writer.package_id, "PUBLISH" if publish else "NOPUBLISH")
         self.writer = None
         self._go(Screen.DONE)
 

@@ -6,20 +6,12 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 
+from moviepkg.sysinfo import software_version
 from moviepkg.times import format_utc, utc_now
 
 from .outbox import Outbox
-
-
-def software_version() -> str:
-    """The installed stopmo version, or "unknown" when running from a bare checkout."""
-    try:
-        return metadata.version("stopmo")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def system_uptime(proc_uptime: Path = Path("/proc/uptime")) -> float | None:
@@ -38,6 +30,7 @@ class Health:
     last_delivery_at: datetime | None = None
     last_error: str | None = None
     delivered: int = 0
+    bytes_sent: int = 0  # by rsync, since the agent started (telemetry)
 
 
 def status_document(station_id: str, outbox: Outbox, health: Health) -> dict[str, object]:

@@ -3,13 +3,15 @@
 All Tk work happens on this thread. Buttons post actions on a queue that `after()`
 drains; the camera captures on a worker thread and posts the frame back the same
 way. One PhotoImage is reused for every picture (pasting into it is fast; making
-a new one per frame is not).
+a new one per frame is not). Each tick offers the kiosk's state to telemetry, which
+only compares it in memory: the loop never waits on MQTT.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import signal
 import threading
 import time
 import tkinter as tk
@@ -27,6 +29,7 @@ from .config import StationSettings
 from .factory import make_buttons, make_camera, make_flow
 from .flow import Action, Command, Flow, Screen
 from .render import Renderer
+from .telemetry import KioskReport, station_reporter
 from .thumbs import Thumbnails
 
 log = logging.getLogger("stopmo.station.ui")
@@ -44,12 +47,14 @@ class Kiosk:
 
     def __init__(self, root: tk.Tk, flow: Flow, camera: Camera, buttons: Buttons,
                  website_url: str = "", size: tuple[int, int] | None = None,
-                 fullscreen: bool = True, screenshots: Path | None = None) -> None:
+                 fullscreen: bool = True, screenshots: Path | None = None,
+                 report: KioskReport | None = None) -> None:
         self.root = root
         self.flow = flow
         self.camera = camera
         self.buttons = buttons
         self.screenshots = screenshots
+        self.report = report
         if fullscreen:
             root.attributes("-fullscreen", True)
         root.configure(background="black", cursor="none")
@@ -101,6 +106,7 @@ class Kiosk:
                 self._last_notify = now
         except Exception as exc:  # never let the window die: the helper screen instead
             self.flow.fail(exc)
+        self._report()
         # Keep a steady beat: the next tick is due one period after the last one was due,
         # not one period after this one's work ended (that would run slow by the work time).
         period = self.period()
@@ -110,6 +116,15 @@ class Kiosk:
             due = now
         self._due = due
         self.root.after(max(1, round((due - now) * 1000)), self._tick)
+
+    def _report(self) -> None:
+        if self.report is None:
+            return
+        try:
+            self.report.tick(self.flow)
+        except Exception:  # telemetry is never a reason for the helper screen
+            log.exception("telemetry: could not build the kiosk's state")
+            self.report = None
 
     def period(self) -> float:
         """Seconds between ticks now."""
@@ -124,10 +139,14 @@ class Kiosk:
             if kind == "action":
                 self._act(item)
             elif kind == "frame":
+                if self.report is not None:
+                    self.report.captured()
                 index = self.flow.captured(item)
                 if index >= 0:
                     self.thumbs.add(index, item)
             elif kind == "camera-failed":
+                if self.report is not None:
+                    self.report.camera_failed()
                 self.flow.busy = False
                 self.flow.fail(item)
 
@@ -201,6 +220,9 @@ class Kiosk:
 def run(make: Callable[[tk.Tk], Kiosk]) -> None:
     """Open the window, build the kiosk in it, and run until the window closes."""
     root = tk.Tk()
+    if threading.current_thread() is threading.main_thread():
+        # systemd's stop ends the loop, so whatever follows it (telemetry's "offline") runs.
+        signal.signal(signal.SIGTERM, lambda signum, frame: root.quit())
     kiosk = make(root)
     kiosk.start()
     try:
@@ -213,12 +235,17 @@ def run_kiosk(settings: StationSettings) -> None:
     """Open the window and run until it is closed (systemd restarts it if it freezes)."""
     camera = make_camera(settings)
     buttons = make_buttons(settings)
+    reporter = station_reporter(settings, "kiosk")
 
     def make(root: tk.Tk) -> Kiosk:
         size = None if settings.kiosk.fullscreen else settings.kiosk.window_size
-        return Kiosk(root, make_flow(settings), camera, buttons, settings.kiosk.website_url,
-                     size=size, fullscreen=settings.kiosk.fullscreen)
+        return Kiosk(root, make_flow(settings, events=reporter.event), camera, buttons,
+                     settings.kiosk.website_url, size=size,
+                     fullscreen=settings.kiosk.fullscreen, report=KioskReport(reporter))
 
     log.info("kiosk starting", extra={"camera": settings.camera.kind,
                                       "buttons": settings.buttons.kind})
-    run(make)
+    try:
+        run(make)
+    finally:
+        reporter.stop()

@@ -27,12 +27,14 @@ from moviepkg.logs import package_context
 from moviepkg.manifest import MANIFEST_NAME
 from moviepkg.notify import sd_notify
 from moviepkg.reader import read_package
+from moviepkg.reporting import BaseReporter, NullReporter
 from moviepkg.times import utc_now
 
 from .config import StationError, StationSettings
 from .delivery import LinkError, PackageRefused, Remote, Runner, Stopped
 from .heartbeat import Health, encode, status_document
 from .outbox import Outbox
+from .telemetry import sync_fields
 
 log = logging.getLogger("stopmo.station")
 LOCK_NAME = ".sync.lock"
@@ -74,8 +76,10 @@ class Agent:
     """Deliver a station's outbox to the processor; `run_once` or `run_forever`."""
 
     def __init__(self, settings: StationSettings, outbox: Outbox | None = None,
-                 rng: Callable[[], float] = random.random) -> None:
+                 rng: Callable[[], float] = random.random,
+                 reporter: BaseReporter | None = None) -> None:
         self.settings = settings
+        self.reporter = reporter or NullReporter()  # set by whoever holds the agent lock
         self.stopping = threading.Event()
         self.outbox = outbox or Outbox(settings.paths.outbox, settings.paths.sent)
         self.watchdog = watchdog_interval()
@@ -131,7 +135,13 @@ class Agent:
             self._heartbeat(result)
         sent = self.settings.sent
         self.outbox.prune(sent.retention_days, sent.min_free_mb * 2**20)
+        self.reporter.refresh()
         return result
+
+    def telemetry_fields(self) -> dict[str, object]:
+        """The sync state for telemetry (called from the reporter's thread)."""
+        return sync_fields(self.outbox, self.health.last_delivery_at, self.health.bytes_sent,
+                           self.health.last_error)
 
     def deliver(self, package: Path) -> bool:
         """Send one package and archive it once verified; False if it is not ready."""
@@ -151,7 +161,10 @@ class Agent:
         self.outbox.archive(package)
         self.held.pop(package.name, None)
         self.health.delivered += 1
+        self.health.bytes_sent += done.bytes_sent or 0
         self.health.last_delivery_at = utc_now()
+        self.reporter.event("delivered", package.name, "again" if done.again else "")
+        self.reporter.refresh()
         sent = "" if done.bytes_sent is None else f", {_size(done.bytes_sent)} sent"
         log.info("delivered and verified in %.1f s%s%s; moved to sent/", done.seconds, sent,
                  " (the processor had it already)" if done.again else "",
