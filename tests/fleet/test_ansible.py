@@ -15,10 +15,8 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import threading
 import tomllib
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,40 +27,24 @@ from processor.config import load_settings as load_processor_settings
 from processor.receiver import Receiver
 from stations.config import load_settings as load_station_settings
 from stations.heartbeat import software_version
+from tests.fleet.fleet import (
+    ANSIBLE,
+    VENV_BIN,
+    Fleet,
+    Run,
+    ansible_env,
+    ansible_playbook,
+    make_fleet,
+)
 from tests.services import require_binary
 
 pytestmark = pytest.mark.slow  # real ansible-playbook runs
 
 REPO = Path(__file__).resolve().parents[2]
-ANSIBLE = REPO / "ansible"
-VENV_BIN = Path(sys.executable).parent
 PLAYBOOKS = ("site.yml", "upgrade-stations.yml")
 HOSTS = ("processor", "st-3", "stopmo-vpn")
 STATION_UNITS = ("stopmo-x.service", "stopmo-station.service", "stopmo-sync.service")
 PROCESSOR_UNITS = ("stopmo-processor.service", "stopmo-screen.service", "stopmo-website.service")
-# The source the playbook packs and the units it deploys: snapshots, so that edits made
-# in the checkout while the tests run cannot change what a second run sees.
-SOURCE_ITEMS = (
-    "pyproject.toml",
-    "README.md",
-    "moviepkg",
-    "stations",
-    "processor",
-    "website",
-    "docs",
-)
-# What a fresh Debian box has already (packages own these folders): a scratch root gets
-# them too, and nothing more, before the first run.
-DEBIAN_FOLDERS = (
-    "etc/ssh",
-    "etc/sudoers.d",
-    "etc/systemd/system",
-    "etc/apt/apt.conf.d",
-    "etc/logrotate.d",
-    "etc/sysctl.d",
-    "etc/openvpn/server",
-    "home",
-)
 # Everything a scratch run skips, and only that: docs/operations.md lists the same tasks.
 SKIPPED_IN_SCRATCH = {
     "common : Install the packages every box needs",
@@ -91,146 +73,17 @@ SKIPPED_IN_SCRATCH = {
     "vpn : Restart OpenVPN",
     "vpn : Apply sysctl",
     "vpn : Load the iptables rules",
+    "broker : Install mosquitto",
+    "broker : Run the broker",
+    "broker : Restart the broker",
+    "broker : Reload the broker",
 }
-# Skipped because its list is empty in this inventory, not because of scratch mode.
+# Skipped because there is nothing to do, not because of scratch mode: its list is empty in
+# this inventory, or (from the station's play) the processor's play hashed the passwords.
 SKIPPED_EMPTY_LISTS = {
     "common : Remove former operators' SSH keys",
+    "broker : Hash the passwords for mosquitto",
 }
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
-    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)\s+"
-    r"skipped=(?P<skipped>\d+)",
-    re.MULTILINE,
-)
-TASK = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+?)\] \*+$")
-SKIPPING = re.compile(r"^skipping: \[(?P<host>[^\]]+)\]$")
-
-
-@dataclass
-class Run:
-    """One ansible-playbook run: its exit status, its output, its PLAY RECAP."""
-
-    returncode: int
-    output: str
-    recap: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, proc: subprocess.CompletedProcess[str]) -> Run:
-        recap = {
-            m["host"]: {
-                key: int(m[key]) for key in ("ok", "changed", "unreachable", "failed", "skipped")
-            }
-            for m in RECAP.finditer(proc.stdout.split("PLAY RECAP", 1)[-1])
-        }
-        return cls(proc.returncode, proc.stdout + proc.stderr, recap)
-
-    def skipped_tasks(self) -> set[str]:
-        """Names of the tasks (and handlers) skipped for at least one host."""
-        skipped, task = set(), ""
-        for line in self.output.splitlines():
-            if (match := TASK.match(line)) is not None:
-                task = match["name"]
-            elif SKIPPING.match(line) is not None:
-                skipped.add(task)
-        return skipped
-
-
-@dataclass
-class Fleet:
-    """The scratch world of this module: roots per host, controller folders, the runs."""
-
-    base: Path
-    runs: dict[str, Run] = field(default_factory=dict)
-
-    def root(self, host: str) -> Path:
-        return self.base / "roots" / host
-
-    @property
-    def keys(self) -> Path:
-        return self.base / "keys"
-
-    @property
-    def build(self) -> Path:
-        return self.base / "build"
-
-    @property
-    def units(self) -> Path:
-        return self.base / "systemd"
-
-    @property
-    def extra_vars(self) -> Path:
-        return self.base / "scratch.yml"
-
-
-def ansible_env(base: Path) -> dict[str, str]:
-    """Environment for ansible-playbook and ansible-lint: every cache and temp under `base`."""
-    for name in ("home", "local-tmp", "remote-tmp", "cache"):
-        (base / name).mkdir(parents=True, exist_ok=True)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
-    env.update(
-        {
-            "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"),
-            "ANSIBLE_HOME": str(base / "home"),
-            "ANSIBLE_LOCAL_TEMP": str(base / "local-tmp"),
-            "ANSIBLE_REMOTE_TEMP": str(base / "remote-tmp"),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_RETRY_FILES_ENABLED": "0",
-            "XDG_CACHE_HOME": str(base / "cache"),
-            "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}:/usr/sbin:/sbin",
-            "NO_COLOR": "1",
-        }
-    )
-    return env
-
-
-def ansible_playbook(
-    base: Path, playbook: str, *args: str, timeout: float = 240
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), playbook, *args],
-        cwd=ANSIBLE,
-        env=ansible_env(base),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def make_fleet(base: Path, hosts: tuple[str, ...]) -> Fleet:
-    """Scratch roots holding Debian's own folders, snapshots of the source and the units."""
-    fleet = Fleet(base)
-    source = base / "src"
-    for item in SOURCE_ITEMS:
-        if (REPO / item).is_dir():
-            shutil.copytree(
-                REPO / item, source / item, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-            )
-        else:
-            source.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / item, source / item)
-    shutil.copytree(REPO / "systemd", fleet.units)
-    for host in hosts:
-        for folder in DEBIAN_FOLDERS:
-            (fleet.root(host) / folder).mkdir(parents=True, exist_ok=True)
-    # Templated by Ansible per host: each host writes into its own root.
-    fleet.extra_vars.write_text(
-        json.dumps(
-            {
-                "stopmo_root": f"{base}/roots/{{{{ inventory_hostname }}}}",
-                "stopmo_manage_system": False,
-                "stopmo_keys_dir": str(fleet.keys),
-                "stopmo_build_dir": str(fleet.build),
-                "stopmo_source_dir": str(source),
-                "stopmo_units_dir": str(fleet.units),
-                "ansible_connection": "local",
-                "ansible_become": False,
-                "ansible_python_interpreter": sys.executable,
-            }
-        )
-    )
-    return fleet
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -484,6 +337,29 @@ def test_processor_settings_load(fleet: Fleet) -> None:
     assert mode(fleet.root("processor") / "etc/stopmo/website.env") == "0o640"
 
 
+def test_each_box_gets_its_broker_login_and_the_ca(fleet: Fleet) -> None:
+    """[telemetry] names the broker; the password is the one the broker role made for
+    this box on the processor (test_broker.py runs mosquitto with them)."""
+    broker = fleet.root("processor") / "etc/mosquitto/stopmo"
+    lines = (broker / "credentials").read_text().splitlines()
+    credentials = dict(line.split(":", 1) for line in lines)
+    assert {"st-3", "st-12", "processor", "console"} <= set(credentials)
+    for host, settings, url in (
+        ("st-3", "station.toml", "mqtts://10.0.0.100:8883"),
+        ("processor", "processor.toml", "mqtt://127.0.0.1:1883"),
+    ):
+        etc = fleet.root(host) / "etc/stopmo"
+        assert tomllib.loads((etc / settings).read_text())["telemetry"] == {
+            "url": url,
+            "device": host,
+            "password_file": "/etc/stopmo/mqtt.password",
+            "ca_file": "/etc/stopmo/mqtt-ca.crt",
+        }
+        assert (etc / "mqtt.password").read_text() == credentials[host] + "\n"
+        assert mode(etc / "mqtt.password") == "0o640"
+        assert (etc / "mqtt-ca.crt").read_bytes() == (broker / "ca.crt").read_bytes()
+
+
 def test_station_key_may_only_run_the_receiver_for_its_own_id(fleet: Fleet, tmp_path: Path) -> None:
     """The authorized_keys line works: its forced command, run for real, keeps a heartbeat."""
     root = fleet.root("processor")
@@ -671,8 +547,20 @@ def test_rolling_upgrade_stops_at_the_first_unhealthy_station(tmp_path: Path) ->
     require_binary("ssh-keygen")
     stations = ("st-1", "st-2", "st-3")
     fleet = make_fleet(tmp_path, ("processor", *stations))
-    # The processor was set up before (site.yml): its host key, inbox and SSH folder.
+    # The processor was set up before (site.yml): its host key, inbox, SSH folder, broker.
     processor = fleet.root("processor")
+    (processor / "etc/stopmo").mkdir(parents=True)
+    broker = ansible_playbook(
+        tmp_path,
+        "site.yml",
+        "-e",
+        f"@{fleet.extra_vars}",
+        "--limit",
+        "processor",
+        "--tags",
+        "broker",
+    )
+    assert broker.returncode == 0, broker.stdout + broker.stderr
     subprocess.run(["ssh-keygen", "-A", "-f", str(processor)], check=True, capture_output=True)
     inbox = processor / "var/lib/stopmo/inbox"
     inbox.mkdir(parents=True)

@@ -105,6 +105,7 @@ def test_loaded_policy_drops_input_and_limits_ssh(fresh_ns, rendered, kind):
         "processor": [
             "tcp dport 22 ip saddr @ssh_sources accept",
             "tcp dport 8000 ip saddr 10.0.0.0/24 accept",
+            "tcp dport 8883 ip saddr 10.0.0.0/24 accept",
         ],
         "vpn": [
             "tcp dport 22 ip saddr @ssh_sources accept",
@@ -131,6 +132,13 @@ def test_website_port_follows_the_processor_variables():
     assert "dport 8000" not in render("processor", processor_website=False)
     assert "dport 8000" not in render("st-3")
     assert "tcp dport 9000 ip saddr 10.0.0.0/24 accept" in render("st-3", nft_lan_tcp_ports=[9000])
+
+
+def test_broker_tls_port_is_open_to_the_lan_on_the_processor_only():
+    assert "tcp dport 8883 ip saddr 10.0.0.0/24 accept" in render("processor")
+    assert "tcp dport 8883 ip saddr" in render("processor", processor_website=False)
+    assert "dport 1883" not in render("processor")  # plain MQTT: loopback only
+    assert "dport 8883" not in render("st-3") and "dport 8883" not in render("stopmo-vpn")
 
 
 # -- loaded for real ------------------------------------------------------------------------------

@@ -15,19 +15,17 @@ router's LAN address) answers each connection with the address it came from.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import jinja2
 import pytest
 import yaml
 
-from tests.fleet.fleet import in_ns, require_root, run
-from tests.services import Daemon, ServiceError, require_binary, skip_or_fail, wait_until
+from tests.fleet.fleet import Namespaces, NsDaemon, in_ns, require_root, run
+from tests.services import ServiceError, require_binary, skip_or_fail, wait_until
 
 pytestmark = pytest.mark.slow  # network namespaces and real OpenVPN
 
@@ -84,65 +82,6 @@ def lan_hosts() -> dict[str, str]:
 
 
 # -- tools ----------------------------------------------------------------------------------------
-
-
-class Namespaces:
-    """Network namespaces named after this process, deleted (with their links) on close()."""
-
-    def __init__(self, tag: str) -> None:
-        self.prefix = f"stopmo-{tag}-{os.getpid()}-"
-        self.names: list[str] = []
-
-    def add(self, role: str) -> str:
-        name = self.prefix + role
-        run("ip", "netns", "add", name)
-        self.names.append(name)
-        in_ns(name, "ip", "link", "set", "lo", "up")
-        return name
-
-    def link(self, a: str, a_if: str, a_addr: str, b: str, b_if: str, b_addr: str) -> None:
-        """Join two namespaces with a veth pair and give each end an address."""
-        run("ip", "link", "add", a_if, "netns", a, "type", "veth", "peer", "name", b_if, "netns", b)
-        for ns, ifname, addr in ((a, a_if, a_addr), (b, b_if, b_addr)):
-            in_ns(ns, "ip", "addr", "add", addr, "dev", ifname)
-            in_ns(ns, "ip", "link", "set", ifname, "up")
-
-    def close(self) -> None:
-        for name in reversed(self.names):
-            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
-        self.names.clear()
-
-
-class NsDaemon(Daemon):
-    """A program in a network namespace, ready once its log shows a given line.
-
-    ready_when, if given, replaces that check (e.g. another process's log says something).
-    """
-
-    def __init__(
-        self,
-        log_path: Path,
-        ns: str,
-        argv: list[str],
-        ready_text: str,
-        ready_when: Callable[[], bool] | None = None,
-    ) -> None:
-        super().__init__(log_path)
-        self.name = f"{Path(argv[0]).name} in {ns}"
-        self._argv = ["ip", "netns", "exec", ns, *argv]
-        self.ready_text = ready_text
-        self.ready_when = ready_when
-
-    def argv(self) -> list[str]:
-        return self._argv
-
-    def ready(self) -> bool:
-        if self.ready_when is not None:
-            return self.ready_when()
-        return self.ready_text in self.text()
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 WHO_SERVER = """
