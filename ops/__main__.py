@@ -1,0 +1,5 @@
+"""`python -m ops`."""
+
+from .cli import main
+
+raise SystemExit(main())
