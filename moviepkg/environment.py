@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO
 
+from .exitcodes import ExitStatus
+
 
 @dataclass(frozen=True, slots=True)
 class Environment:
@@ -36,3 +38,9 @@ class Environment:
     def complain(self, text: str) -> None:
         """One line on stderr."""
         print(text, file=self.stderr, flush=True)
+
+    def refuse_settings(self, problems: list[str]) -> int:
+        """Say every settings problem, one a line; return the status for bad settings."""
+        for problem in problems:
+            self.complain(problem)
+        return ExitStatus.CONFIG

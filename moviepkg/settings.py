@@ -179,3 +179,23 @@ def read_keys(keys: Iterable[Key], raw: Mapping[str, Any], environ: Mapping[str,
         except ValueError as exc:
             problems.append(f"{source}: {exc}")
     return values
+
+
+def load_values(keys: Iterable[Key], path: Path | None, default: Path,
+                environ: Mapping[str, str] | None = None
+                ) -> tuple[dict[Key, Any], list[str]]:
+    """Read the file (or default) and the environment (os.environ unless given) for keys:
+    the checked values, and every problem as `section.key: message`."""
+    import os
+
+    problems: list[str] = []
+    raw = read_toml(path, default, problems)
+    values = read_keys(keys, raw, os.environ if environ is None else environ, problems)
+    return values, problems
+
+
+def add_program_arguments(parser: Any, config: Path) -> None:
+    """The options every program's command line has: --config FILE and --debug."""
+    parser.add_argument("--config", type=Path, help=f"TOML settings file (default {config} "
+                        "if present)")
+    parser.add_argument("--debug", action="store_true", help="log more, show tracebacks")

@@ -7,9 +7,11 @@ the processing unit and a developer's PC. Nothing here sends a packet anywhere.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
+import struct
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,13 +24,11 @@ THERMAL = Path("/sys/class/thermal/thermal_zone0/temp")
 THROTTLED_FILE = Path("/sys/devices/platform/soc/soc:firmware/get_throttled")
 MEMINFO = Path("/proc/meminfo")
 UPTIME = Path("/proc/uptime")
-# Where a UDP socket is "connected" to learn the source address of the default route.
-# connect() on a datagram socket only picks a route: no packet leaves the box.
-_ROUTE_PROBE = ("192.0.2.1", 9)  # TEST-NET-1 (RFC 5737): never a real host
+_SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
 
 # get_throttled bits (Raspberry Pi firmware): now in the low half, since boot in the high.
 _UNDER_VOLTAGE, _CAPPED, _THROTTLED, _SOFT_LIMIT = 0x1, 0x2, 0x4, 0x8
-_SINCE_BOOT_SHIFT = 16
+_SINCE_BOOT_SHIFT = 16  # bit 16 is under-voltage since boot, 18 throttling since boot
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,18 +126,33 @@ def load1() -> float:
         return 0.0
 
 
-def primary_ip(probe: tuple[str, int] = _ROUTE_PROBE) -> str | None:
-    """The address of the default route's interface, or None without a route.
+def default_interface(route_table: str) -> str | None:
+    """The interface of the default route in /proc/net/route's text, or None."""
+    for line in route_table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 8 and fields[1] == "00000000" and fields[7] == "00000000":
+            return fields[0]
+    return None
 
-    Connecting a UDP socket only asks the kernel for a route; nothing is sent.
+
+def primary_ip(route_file: Path = Path("/proc/net/route")) -> str | None:
+    """The IPv4 address of the default route's interface, or None without one.
+
+    Read from the routing table and the interface itself: nothing is sent anywhere.
     """
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.connect(probe)
-            address: str = sock.getsockname()[0]
-            return address if address != "0.0.0.0" else None
+        interface = default_interface(route_file.read_text())
     except OSError:
         return None
+    if interface is None:
+        return None
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            request = struct.pack("256s", interface.encode()[:15])
+            reply = fcntl.ioctl(sock.fileno(), _SIOCGIFADDR, request)
+    except OSError:
+        return None
+    return socket.inet_ntoa(reply[20:24])
 
 
 def software_version() -> str:

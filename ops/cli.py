@@ -19,9 +19,10 @@ from moviepkg.atomic import write_atomic
 from moviepkg.environment import Environment
 from moviepkg.logs import setup_logging
 from moviepkg.notify import sd_notify
+from moviepkg.settings import add_program_arguments
 
 from .auth import USER_RE
-from .config import Settings, load_settings
+from .config import DEFAULT_CONFIG, Settings, load_settings
 from .errors import ConfigError, ExitStatus
 
 log = logging.getLogger("stopmo.ops")
@@ -29,9 +30,7 @@ log = logging.getLogger("stopmo.ops")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stopmo-ops", description="stopmo operators' console")
-    parser.add_argument("--config", type=Path, help="TOML settings file "
-                        "(default /etc/stopmo/ops.toml if present)")
-    parser.add_argument("--debug", action="store_true", help="log more, show tracebacks")
+    add_program_arguments(parser, DEFAULT_CONFIG)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="listen to the broker, raise alerts, serve the pages")
     sub.add_parser("check", help="check the settings and say where the console will listen")
@@ -120,9 +119,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     try:
         settings = load_settings(args.config, environ=env.env)
     except ConfigError as exc:
-        for problem in exc.problems:
-            env.complain(problem)
-        return ExitStatus.CONFIG
+        return env.refuse_settings(exc.problems)
     if args.command == "passwd":
         return _passwd(args, settings, env)
     if args.command == "check":

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from moviepkg.broker import parse_mqtt_url
 from moviepkg.ids import is_station_id
 from moviepkg.settings import (
     Key,
     absolute_path,
     boolean,
     int_range,
+    load_values,
     number,
-    read_keys,
-    read_toml,
     text,
     timezone,
 )
@@ -70,29 +68,10 @@ class Settings:
 
 
 def mqtt_url(value: Any) -> str:
-    """`mqtts://host[:port]`, or `mqtt://` on loopback only (plain text stays on the box)."""
+    """`mqtts://host[:port]`, or `mqtt://` on loopback only (moviepkg.broker checks it)."""
     url = text(value)
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or port == -1 \
-            or parts.path not in ("", "/") or parts.username or parts.query:
-        raise ValueError(f"expected mqtts://host:port or mqtt://127.0.0.1:port, found {url!r}")
-    if parts.scheme == "mqtt" and not _is_loopback(parts.hostname):
-        raise ValueError(f"expected mqtts:// off loopback (plain MQTT stays on the box), "
-                         f"found {url!r}")
+    parse_mqtt_url(url)
     return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def bind_address(value: Any) -> str:
@@ -153,11 +132,8 @@ KEYS: tuple[Key, ...] = (
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read settings; raise ConfigError listing every problem as `section.key: message`."""
-    environ = os.environ if environ is None else environ
-    problems: list[str] = []
-    raw = read_toml(path, DEFAULT_CONFIG, problems)
-    values = {key.target: value
-              for key, value in read_keys(KEYS, raw, environ, problems).items()}
+    found, problems = load_values(KEYS, path, DEFAULT_CONFIG, environ)
+    values = {key.target: value for key, value in found.items()}
     if "processor" in values:
         if len(values["processor"]) != 1:
             problems.append("fleet.processor: expected one device name")
@@ -169,9 +145,9 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     for name, dotted in (("mqtt_password_file", "mqtt.password_file"),
                          ("mqtt_ca_file", "mqtt.ca_file"),
                          ("secret_key_file", "web.secret_key_file")):
-        found = values.get(name)
-        if found is not None and not found.is_file():
-            problems.append(f"{dotted}: no such file {str(found)!r}")
+        file = values.get(name)
+        if file is not None and not file.is_file():
+            problems.append(f"{dotted}: no such file {str(file)!r}")
     if problems:
         raise ConfigError(problems)
     nested = {key.removeprefix("thresholds."): value for key, value in values.items()

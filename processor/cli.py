@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 from moviepkg.environment import Environment
 from moviepkg.locks import try_lock
 from moviepkg.logs import setup_logging
+from moviepkg.settings import add_program_arguments
 
 from . import receiver, report
-from .config import Settings, load_settings
+from .config import DEFAULT_CONFIG, Settings, load_settings
 from .encode import Progress
 from .errors import ConfigError, DaemonRunning, ExitStatus
 from .index import rebuild_index
@@ -42,9 +43,7 @@ _EXIT = {Outcome.PUBLISHED: ExitStatus.OK, Outcome.SHOWN: ExitStatus.OK,
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="processor", description="stopmo processing unit")
-    parser.add_argument("--config", type=Path, help="TOML settings file "
-                        "(default /etc/stopmo/processor.toml if present)")
-    parser.add_argument("--debug", action="store_true", help="log more, show tracebacks")
+    add_program_arguments(parser, DEFAULT_CONFIG)
     sub = parser.add_subparsers(dest="command", required=True)
     process = sub.add_parser("process", help="process one package now (exit 0 published, "
                              "5 invalid, 3 bad settings, 1 other failure; docs/commands.md)")
@@ -133,9 +132,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(settings.store_url)
     except ConfigError as exc:
-        for problem in exc.problems:
-            env.complain(problem)
-        return ExitStatus.CONFIG
+        return env.refuse_settings(exc.problems)
     except (ValueError, OSError) as exc:
         env.complain(f"settings: {exc}")
         return ExitStatus.CONFIG

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,9 +13,8 @@ from moviepkg.settings import (
     absolute_path,
     choice,
     int_range,
+    load_values,
     number,
-    read_keys,
-    read_toml,
     size,
     text,
     timezone,
@@ -122,11 +120,8 @@ KEYS: tuple[Key, ...] = (
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read settings; raise ConfigError listing every problem as `section.key: message`."""
-    environ = os.environ if environ is None else environ
-    problems: list[str] = []
-    raw = read_toml(path, DEFAULT_CONFIG, problems)
-    values = {key.target: value
-              for key, value in read_keys(KEYS, raw, environ, problems).items()}
+    found, problems = load_values(KEYS, path, DEFAULT_CONFIG, environ)
+    values = {key.target: value for key, value in found.items()}
     logo = values.get("festival_logo")
     if logo is not None and not logo.is_file():
         problems.append(f"title.festival_logo: no such file {str(logo)!r}")

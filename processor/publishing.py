@@ -74,11 +74,8 @@ class PublishQueue:
     def __init__(self, states: StateStore, store: Store, movies_dir: Path, work_dir: Path,
                  clock: Callable[[], float] = time.time,
                  rng: random.Random | None = None, events: Events = no_events) -> None:
-        self.states = states
-        self.events = events
-        self.store = store
-        self.movies_dir = movies_dir
-        self.work_dir = work_dir
+        self.states, self.store, self.events = states, store, events
+        self.movies_dir, self.work_dir = movies_dir, work_dir  # the movies, index.lock, locks/
         self.clock = clock
         self.rng = rng or random.Random()
         self.wake = threading.Event()

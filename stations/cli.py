@@ -16,8 +16,15 @@ from types import FrameType
 from moviepkg.environment import Environment
 from moviepkg.exitcodes import ExitStatus
 from moviepkg.logs import setup_logging
+from moviepkg.settings import add_program_arguments
 
-from .config import ConfigError, StationSettings, delivery_problems, load_settings
+from .config import (
+    DEFAULT_CONFIG,
+    ConfigError,
+    StationSettings,
+    delivery_problems,
+    load_settings,
+)
 from .sync import Agent, AgentBusy, agent_lock
 from .telemetry import sync_reporting
 
@@ -26,9 +33,7 @@ log = logging.getLogger("stopmo.station")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stopmo-station", description="stopmo camera station")
-    parser.add_argument("--config", type=Path, help="TOML settings file "
-                        "(default /etc/stopmo/station.toml if present)")
-    parser.add_argument("--debug", action="store_true", help="log more, show tracebacks")
+    add_program_arguments(parser, DEFAULT_CONFIG)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # none: the kiosk
     sync = sub.add_parser("sync", help="deliver finished movies to the processor "
                           "(exit 0 all sent, 1 some stay, 3 bad settings, 4 already running)")
@@ -62,9 +67,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     try:
         settings = load_settings(args.config, environ=env.env)
     except ConfigError as exc:
-        for problem in exc.problems:
-            env.complain(problem)
-        return ExitStatus.CONFIG
+        return env.refuse_settings(exc.problems)
     if args.command == "sync":
         return _sync(settings, args.once, args.debug, env)
     if args.command == "demo":

@@ -8,7 +8,6 @@ checks and messages for free.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -17,7 +16,7 @@ from typing import Any
 
 from moviepkg.broker import TelemetrySettings, telemetry_keys
 from moviepkg.ids import is_station_id
-from moviepkg.settings import Key, read_keys, read_toml, size
+from moviepkg.settings import Key, load_values, size
 from moviepkg.settings import absolute_path as _path
 from moviepkg.settings import boolean as _bool
 from moviepkg.settings import choice as _choice
@@ -213,11 +212,9 @@ KEYS: tuple[Key, ...] = (
 def load_settings(path: Path | None = None,
                   environ: Mapping[str, str] | None = None) -> StationSettings:
     """Read settings; raise ConfigError listing every problem as `section.key: message`."""
-    environ = os.environ if environ is None else environ
-    problems: list[str] = []
-    raw = read_toml(path, DEFAULT_CONFIG, problems)
+    found, problems = load_values(KEYS, path, DEFAULT_CONFIG, environ)
     values: dict[str, dict[str, Any]] = {}
-    for key, value in read_keys(KEYS, raw, environ, problems).items():
+    for key, value in found.items():
         values.setdefault(key.section, {})[key.name] = value
     if problems:
         raise ConfigError(problems)

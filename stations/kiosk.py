@@ -49,10 +49,8 @@ class Kiosk:
                  website_url: str = "", size: tuple[int, int] | None = None,
                  fullscreen: bool = True, screenshots: Path | None = None,
                  report: KioskReport | None = None) -> None:
-        self.root = root
-        self.flow = flow
-        self.camera = camera
-        self.buttons = buttons
+        self.root, self.flow = root, flow
+        self.camera, self.buttons = camera, buttons  # the devices: real or fake, from config
         self.screenshots = screenshots
         self.report = report
         if fullscreen:

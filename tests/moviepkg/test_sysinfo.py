@@ -9,6 +9,7 @@ import pytest
 
 from moviepkg.sysinfo import (
     Throttling,
+    default_interface,
     parse_meminfo,
     parse_temperature,
     parse_throttled,
@@ -63,8 +64,19 @@ def test_memory_and_temperature() -> None:
     assert parse_temperature("48312\n") == 48.3
 
 
-def test_the_ip_needs_no_traffic() -> None:
-    assert primary_ip(("127.0.0.1", 9)) == "127.0.0.1"
+ROUTES = ("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+          "eth0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+          "wlan0\t00000000\t0100000A\t0003\t0\t0\t600\t00000000\t0\t0\t0\n")
+
+
+def test_the_ip_needs_no_traffic(tmp_path: Path) -> None:
+    assert default_interface(ROUTES) == "wlan0"
+    assert default_interface(ROUTES.splitlines()[0] + "\n") is None
+    routes = tmp_path / "route"
+    routes.write_text("Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
+                      "lo\t00000000\t00000000\t0001\t0\t0\t0\t00000000\n")
+    assert primary_ip(routes) == "127.0.0.1"  # read from the interface, nothing sent
+    assert primary_ip(tmp_path / "missing") is None
     found = primary_ip()
     assert found is None or found.count(".") == 3
 

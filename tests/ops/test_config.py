@@ -62,7 +62,8 @@ colour = "red"
     with pytest.raises(ConfigError) as caught:
         load_settings(config, environ={"STOPMO_OPS_PORT": "http"})
     problems = "\n".join(caught.value.problems)
-    for where in ("mqtt.url: expected mqtts://", "web.bind: expected a loopback or LAN",
+    for where in ("mqtt.url: plain mqtt:// is for loopback only",
+                  "web.bind: expected a loopback or LAN",
                   "alerts.opening_hours:", "alerts.disk_percent:", "alerts.colour: unknown",
                   "STOPMO_OPS_PORT:"):
         assert where in problems, problems
