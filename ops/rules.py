@@ -110,13 +110,19 @@ def _station(device: Device, ctx: Context) -> list[Condition]:
 
 
 def _processor(device: Device, ctx: Context) -> list[Condition]:
+    found = []
+    screen = device.program("screen")
+    if screen.online is not False and screen.get("connected") is False:
+        found.append(Condition("player", device.name, "screen", RED,
+                               f"{device.name}: the big screen's player (mpv) does not answer",
+                               ctx.thresholds.offline_s))
     oldest = device.program("processor").get("publish_oldest_s")
     if isinstance(oldest, int | float) and oldest > ctx.thresholds.publish_s:
         backlog = device.program("processor").get("publish_backlog", "?")
-        return [Condition("publish", device.name, "processor", AMBER,
-                          f"{device.name}: movies have waited {minutes(oldest)} to publish "
-                          f"({backlog} waiting; is the uplink down?)")]
-    return []
+        found.append(Condition("publish", device.name, "processor", AMBER,
+                               f"{device.name}: movies have waited {minutes(oldest)} to "
+                               f"publish ({backlog} waiting; is the uplink down?)"))
+    return found
 
 
 def _system(device: Device, ctx: Context) -> list[Condition]:
@@ -173,6 +179,8 @@ ADVICE = {
     "camera": "Check the camera cable and restart the kiosk; swap the camera if it persists.",
     "outbox": "The station cannot deliver to the processing unit: check the LAN and the "
               "processor's receiver; the movies are safe in the outbox.",
+    "player": "mpv, the big screen's player, is down or stuck: systemctl restart "
+              "stopmo-screen on the processing unit; check the TV's HDMI cable.",
     "publish": "Movies are shown but not published: check the uplink (4G router) and the "
                "store; nothing is lost, the queue drains when the store answers.",
     "disk": "Free disk space (old logs, the processor's work dir) before the box stops.",

@@ -85,6 +85,7 @@ class ProcessorTelemetry:
         self._encoding: dict[str, dict[str, Any]] = {}  # package id -> progress, in order
         self._lock = threading.Lock()
         self._counted: tuple[float, dict[str, int], dict[str, float]] | None = None
+        self._watching = threading.Event()  # set: the screen watcher stops
 
     # --- what the pipeline tells -------------------------------------------------------
 
@@ -159,15 +160,29 @@ class ProcessorTelemetry:
                                        sample=self.processor_fields, **self.options)
         self.reporters = [self.processor]
         if self.settings.screen != "none":
-            self.reporters.append(open_reporter(telemetry, DEVICE, "screen",
-                                                sample=self.screen_fields, **self.options))
+            screen = open_reporter(telemetry, DEVICE, "screen", sample=self.screen_fields,
+                                   **self.options)
+            self.reporters.append(screen)
+            self._watching.clear()
+            threading.Thread(target=self._watch_screen, args=(screen,), name="screen-watch",
+                             daemon=True).start()
         work_dir = self.settings.work_dir
         self.reporters.append(open_reporter(telemetry, DEVICE, "system",
                                             sample=lambda: system_state(work_dir),
                                             **self.options))
 
+    def _watch_screen(self, reporter: BaseReporter) -> None:
+        """Report a lost or found player within a second, not at the next 10 s sample."""
+        last: object = None
+        while not self._watching.wait(1.0):
+            connected = self.screen_fields().get("connected")
+            if connected != last:
+                last = connected
+                reporter.refresh()
+
     def close(self) -> None:
         """Say offline for every program and disconnect."""
+        self._watching.set()
         for reporter in self.reporters:
             reporter.stop()
         self.processor = NullReporter()

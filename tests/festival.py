@@ -31,14 +31,16 @@ class Festival:
 
     def __init__(self, var: Path, frames: int = 20, storage_url: str | None = None,
                  extra_env: dict[str, str] | None = None, display: str | None = None) -> None:
-        for binary in ("redis-server", "sshd", "mpv", "ffmpeg", "rsync", "ssh"):
+        for binary in ("redis-server", "sshd", "mpv", "ffmpeg", "rsync", "ssh", "mosquitto"):
             require_binary(binary)
         self.var = var.absolute()
         self.web_port = free_port()
         self.url = f"http://127.0.0.1:{self.web_port}"
+        self.mqtt_port, self.ops_port = free_port(), free_port()
         self.log_path = self.var.parent / f"{self.var.name}.log"
         env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
         env.update(STOPMO_VAR=str(self.var), STOPMO_WEB_PORT=str(self.web_port),
+                   STOPMO_MQTT_PORT=str(self.mqtt_port), STOPMO_OPS_PORT=str(self.ops_port),
                    STOPMO_FESTIVAL_HEADLESS="0" if display else "1",
                    STOPMO_FESTIVAL_FRAMES=str(frames), STOPMO_SUPERVISOR_LOGLEVEL="info")
         if display:

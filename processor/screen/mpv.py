@@ -29,7 +29,7 @@ from .base import Screen, ScreenMovie
 from .ipc import Event, MpvDisconnected, MpvError, MpvIpc
 
 log = logging.getLogger("stopmo.processor.screen")
-BACKOFF_START, BACKOFF_MAX = 0.2, 5.0
+BACKOFF_START, BACKOFF_MAX = 0.2, 2.0  # a local socket: look again soon
 
 
 def mpv_args(socket: Path, *, fullscreen: bool = True, vo: str | None = None,

@@ -185,3 +185,20 @@ def test_a_failed_notification_is_tried_again(console: Console, clock: Clock,
     console.engine.notifier = dead
     _run(console, clock, 31)
     assert webhook.titles() == ["stopmo alert: st-4: the kiosk is offline"]
+
+
+def test_a_dead_player_behind_a_live_processor_alerts_then_resolves(
+        console: Console, clock: Clock, webhook: Webhook) -> None:
+    _healthy(console, clock)
+    dead = {"connected": False, "playing": None, "playlist": 0}
+    for _ in range(3):  # mpv killed: the daemon still reports, the screen says not connected
+        feed(console.db, [*[m for m in fleet_messages(clock.now) if "/screen/state" not in m[0]],
+                          state("processor", "screen", dead, clock.now)], clock.now)
+        console.engine.tick()
+        clock.advance(3)
+    assert [row["rule"] for row in console.db.open_alerts()] == ["player"]
+    assert "processor: the big screen's player (mpv) does not answer" in webhook.titles()[-1]
+    feed(console.db, fleet_messages(clock.now), clock.now)  # mpv is back
+    console.engine.tick()
+    assert console.db.open_alerts() == []
+    assert webhook.titles()[-1].startswith("stopmo resolved: processor: the big screen's player")
