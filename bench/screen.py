@@ -23,6 +23,7 @@ Usage: python bench/screen.py [--rounds 3] [--frames 300] [--shared-session]
 from __future__ import annotations
 
 import argparse
+import atexit
 import bisect
 import contextlib
 import itertools
@@ -331,11 +332,33 @@ def stopper(pid: int, seconds: float) -> Callable[[], int]:
     return run
 
 
+def telemetry_on(root: Path, screen: MpvScreen) -> list[Any]:
+    """A real broker, and the screen's and the box's reporters sampling every second."""
+    from moviepkg.broker import TelemetrySettings
+    from moviepkg.reporting import open_reporter
+    from moviepkg.sysinfo import system_state
+    from processor.telemetry import screen_fields
+    from tests.services import MosquittoServer
+
+    broker = MosquittoServer(root / "broker").start()
+    atexit.register(broker.stop)
+    settings = TelemetrySettings(url=broker.url, device="processor")
+    found = [open_reporter(settings, "processor", "screen", state_seconds=1.0,
+                           sample=lambda: screen_fields(screen.status())),
+             open_reporter(settings, "processor", "system", state_seconds=1.0,
+                           sample=lambda: system_state(root))]
+    print("   telemetry on: the screen and the box report every second to mosquitto", flush=True)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="encodes per condition")
     parser.add_argument("--frames", type=int, default=300, help="frames in the package")
     parser.add_argument("--loop-movies", type=int, default=3)
+    parser.add_argument("--telemetry", action="store_true",
+                        help="report the screen and the box to a real mosquitto meanwhile, as "
+                             "the daemon does (state sampled every second)")
     parser.add_argument("--shared-session", action="store_true",
                         help="run Xvfb and mpv in this session (one autogroup with ffmpeg); "
                              "by default each is its own session, as separate services are")
@@ -345,6 +368,7 @@ def main() -> None:
             raise SystemExit(f"{tool} is not installed (run scripts/setup)")
 
     children = Children(new_session=not args.shared_session)
+    reporting: list[Any] = []
     screen: MpvScreen | None = None
     counters: Counters | None = None
     windows: list[Window] = []
@@ -392,6 +416,8 @@ def main() -> None:
                     time.sleep(0.05)
             ipc = counters.ipc
             screen = MpvScreen(socket, root / "no-movies-yet", recent=30)
+            if args.telemetry:
+                reporting = telemetry_on(root, screen)
             for movie in loop:
                 screen.show(movie)
             deadline = time.monotonic() + 15
@@ -464,6 +490,8 @@ def main() -> None:
             counters.poll()
             seen = set(counters.seen)
             file_starts = list(counters.file_starts)
+            for reporter in reporting:
+                reporter.stop()
             screen.close()
             screen = None
             quit_at = time.monotonic()

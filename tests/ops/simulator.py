@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from moviepkg.telemetry import Event, Presence, State, topic
 from ops.db import Database
@@ -118,7 +119,7 @@ class Publisher:
     """One paho client that publishes as any device (the tests' stand-in fleet)."""
 
     def __init__(self, port: int) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-fleet")
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-fleet")
         self.client.connect("127.0.0.1", port, keepalive=5)
         self.client.loop_start()
 
