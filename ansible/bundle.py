@@ -25,9 +25,10 @@ import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-# What `pip install .[extra]` and the website (run from the tree) need, and the docs the
-# units link to (file:///opt/stopmo/src/docs/...); nothing else.
-FOLDERS = ("moviepkg", "stations", "processor", "website", "docs")
+# What `pip install .[extra]` needs (every program, the operators' console `ops` too), what
+# the website runs from the tree, and the docs the units link to
+# (file:///opt/stopmo/src/docs/...); nothing else.
+FOLDERS = ("moviepkg", "stations", "processor", "website", "ops", "docs")
 TOP_FILES = ("pyproject.toml", "README.md")
 SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".swp", "~")

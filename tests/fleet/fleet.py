@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jinja2
 import yaml
+from werkzeug.security import generate_password_hash
 
 from tests.services import Daemon, skip_or_fail
 
@@ -156,8 +157,13 @@ SOURCE_ITEMS = (
     "stations",
     "processor",
     "website",
+    "ops",
     "docs",
 )
+# The scratch inventory's console logins (roles/ops): dana, an operator, and desk, a
+# console-only account, get this password's hash; yoni gets none, so no login.
+OPS_PASSWORD = "scratch-console-password"
+OPS_ACCOUNTS = ("dana", "desk")
 # What a fresh Debian box has already (packages own these folders): a scratch root gets
 # them too, and nothing more, before the first run.
 DEBIAN_FOLDERS = (
@@ -286,6 +292,11 @@ def make_fleet(base: Path, hosts: tuple[str, ...]) -> Fleet:
             source.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / item, source / item)
     shutil.copytree(ROOT / "systemd", fleet.units)
+    operators = yaml.safe_load((INVENTORY / "group_vars/all/operators.yml").read_text())
+    hashed = {name: generate_password_hash(OPS_PASSWORD) for name in OPS_ACCOUNTS}
+    for operator in operators["stopmo_operators"]:
+        if operator["name"] in hashed:
+            operator["ops_password_hash"] = hashed.pop(operator["name"])
     for host in hosts:
         for folder in DEBIAN_FOLDERS:
             (fleet.root(host) / folder).mkdir(parents=True, exist_ok=True)
@@ -302,6 +313,10 @@ def make_fleet(base: Path, hosts: tuple[str, ...]) -> Fleet:
                 "ansible_connection": "local",
                 "ansible_become": False,
                 "ansible_python_interpreter": sys.executable,
+                "stopmo_operators": operators["stopmo_operators"],
+                "ops_users": [
+                    {"name": name, "ops_password_hash": value} for name, value in hashed.items()
+                ],
             }
         )
     )

@@ -22,13 +22,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from werkzeug.security import check_password_hash
 
+from ops.auth import read_users
+from ops.config import load_settings as load_ops_settings
 from processor.config import load_settings as load_processor_settings
 from processor.receiver import Receiver
 from stations.config import load_settings as load_station_settings
 from stations.heartbeat import software_version
 from tests.fleet.fleet import (
     ANSIBLE,
+    OPS_ACCOUNTS,
+    OPS_PASSWORD,
     VENV_BIN,
     Fleet,
     Run,
@@ -44,7 +49,12 @@ REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = ("site.yml", "upgrade-stations.yml")
 HOSTS = ("processor", "st-3", "stopmo-vpn")
 STATION_UNITS = ("stopmo-x.service", "stopmo-station.service", "stopmo-sync.service")
-PROCESSOR_UNITS = ("stopmo-processor.service", "stopmo-screen.service", "stopmo-website.service")
+PROCESSOR_UNITS = (
+    "stopmo-processor.service",
+    "stopmo-screen.service",
+    "stopmo-website.service",
+    "stopmo-ops.service",
+)
 # Everything a scratch run skips, and only that: docs/operations.md lists the same tasks.
 SKIPPED_IN_SCRATCH = {
     "common : Install the packages every box needs",
@@ -77,6 +87,7 @@ SKIPPED_IN_SCRATCH = {
     "broker : Run the broker",
     "broker : Restart the broker",
     "broker : Reload the broker",
+    "ops : Restart the console",
 }
 # Skipped because there is nothing to do, not because of scratch mode: its list is empty in
 # this inventory, or (from the station's play) the processor's play hashed the passwords.
@@ -266,6 +277,9 @@ def test_source_is_unpacked_with_its_bundle_checksum(fleet: Fleet) -> None:
     assert (src / "pyproject.toml").read_bytes() == (snapshot / "pyproject.toml").read_bytes()
     assert (src / "stations/cli.py").read_bytes() == (snapshot / "stations/cli.py").read_bytes()
     assert (src / "website/gunicorn_conf.py").is_file()
+    console = fleet.root("processor") / "opt/stopmo/src/ops"
+    assert (console / "cli.py").read_bytes() == (snapshot / "ops/cli.py").read_bytes()
+    assert (console / "templates").is_dir()
     assert not list(src.rglob("__pycache__"))
     marker = (src / ".bundle-sha256").read_text().strip()
     assert re.fullmatch(r"[0-9a-f]{64}", marker)
@@ -358,6 +372,69 @@ def test_each_box_gets_its_broker_login_and_the_ca(fleet: Fleet) -> None:
         assert (etc / "mqtt.password").read_text() == credentials[host] + "\n"
         assert mode(etc / "mqtt.password") == "0o640"
         assert (etc / "mqtt-ca.crt").read_bytes() == (broker / "ca.crt").read_bytes()
+
+
+# --- what the operators' console got ---------------------------------------------------------
+
+
+def test_console_settings_load_and_name_the_files_written(fleet: Fleet, tmp_path: Path) -> None:
+    """ops.toml, read by the console's own loader (which checks that the broker password and
+    the secret key files exist: here inside the scratch root, where the roles wrote them)."""
+    root = fleet.root("processor")
+    path = root / "etc/stopmo/ops.toml"
+    assert mode(path) == "0o640"
+    unit = (fleet.units / "stopmo-ops.service").read_text()
+    assert "stopmo-ops --config /etc/stopmo/ops.toml serve" in unit  # the file written here
+    scratch = tmp_path / "ops.toml"
+    scratch.write_text(path.read_text().replace('"/etc/stopmo/', f'"{root}/etc/stopmo/'))
+    settings = load_ops_settings(scratch, environ={})
+    assert (settings.mqtt_url, settings.mqtt_user) == ("mqtt://127.0.0.1:1883", "console")
+    assert (settings.bind, settings.port, settings.secure_cookies) == ("10.0.0.100", 8470, False)
+    assert settings.db_path == Path("/var/lib/stopmo/ops/console.sqlite3")  # StateDirectory
+    assert settings.stations == tuple(f"st-{n}" for n in range(1, 13))
+    assert settings.processor == "processor"
+    assert settings.alert_urls == () and settings.opening_hours.always
+    assert settings.timezone == "Asia/Jerusalem"
+    # The broker role's console password; a secret key made once, kept across runs.
+    broker = root / "etc/mosquitto/stopmo/credentials"
+    console = dict(line.split(":", 1) for line in broker.read_text().splitlines())["console"]
+    assert settings.mqtt_password_file is not None
+    assert settings.mqtt_password_file.read_text() == console + "\n"
+    assert settings.secret_key_file == root / "etc/stopmo/ops-secret"
+    assert re.fullmatch(r"[0-9a-fA-F]{64}\n", settings.secret_key_file.read_text())
+    assert mode(settings.secret_key_file) == "0o640"
+    assert settings.users_file == root / "etc/stopmo/ops-users"
+
+
+def test_console_accounts_hold_hashes_of_the_inventorys_passwords(fleet: Fleet) -> None:
+    path = fleet.root("processor") / "etc/stopmo/ops-users"
+    assert mode(path) == "0o640"
+    assert OPS_PASSWORD not in path.read_text()
+    users = read_users(path)  # the console's own reader: the header lines are not accounts
+    assert set(users) == set(OPS_ACCOUNTS)  # yoni has no ops_password_hash: no login
+    for name in OPS_ACCOUNTS:
+        assert check_password_hash(users[name], OPS_PASSWORD), name
+        assert not check_password_hash(users[name], OPS_PASSWORD + "x"), name
+
+
+def test_console_refuses_a_password_in_place_of_a_hash(fleet: Fleet) -> None:
+    """A plain password pasted as ops_password_hash stops the run before anything is written."""
+    users = fleet.root("processor") / "etc/stopmo/ops-users"
+    before = users.read_bytes()
+    bad = fleet.base / "plain-password.yml"
+    bad.write_text(json.dumps({"ops_users": [{"name": "desk", "ops_password_hash": OPS_PASSWORD}]}))
+    run = Run.parse(
+        ansible_playbook(
+            fleet.base,
+            "site.yml",
+            *("-e", f"@{fleet.extra_vars}", "-e", f"@{bad}"),
+            *("--limit", "processor", "--tags", "ops"),
+        )
+    )
+    assert run.returncode != 0 and run.recap["processor"]["failed"] == 1, run.output
+    assert "desk: ops_password_hash must be a password hash" in run.output
+    assert OPS_PASSWORD not in run.output
+    assert users.read_bytes() == before
 
 
 def test_station_key_may_only_run_the_receiver_for_its_own_id(fleet: Fleet, tmp_path: Path) -> None:

@@ -106,6 +106,7 @@ def test_loaded_policy_drops_input_and_limits_ssh(fresh_ns, rendered, kind):
             "tcp dport 22 ip saddr @ssh_sources accept",
             "tcp dport 8000 ip saddr 10.0.0.0/24 accept",
             "tcp dport 8883 ip saddr 10.0.0.0/24 accept",
+            "tcp dport 8470 ip saddr { 10.0.0.0/24, 10.8.0.0/24 } accept",
         ],
         "vpn": [
             "tcp dport 22 ip saddr @ssh_sources accept",
@@ -139,6 +140,14 @@ def test_broker_tls_port_is_open_to_the_lan_on_the_processor_only():
     assert "tcp dport 8883 ip saddr" in render("processor", processor_website=False)
     assert "dport 1883" not in render("processor")  # plain MQTT: loopback only
     assert "dport 8883" not in render("st-3") and "dport 8883" not in render("stopmo-vpn")
+
+
+def test_console_port_is_open_to_the_lan_and_the_vpn_on_the_processor_only():
+    rule = "tcp dport 8470 ip saddr { 10.0.0.0/24, 10.8.0.0/24 } accept"
+    assert rule in render("processor")
+    assert "tcp dport 9470 ip saddr" in render("processor", ops_port=9470)
+    assert "dport 8470" not in render("processor", ops_console=False)
+    assert "dport 8470" not in render("st-3") and "dport 8470" not in render("stopmo-vpn")
 
 
 # -- loaded for real ------------------------------------------------------------------------------
@@ -200,7 +209,7 @@ class Listener(Daemon):
 
 @pytest.fixture
 def box(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """Namespace "box" (10.0.0.100, listeners on 22 and 8000) and "peer" with three addresses."""
+    """Namespace "box" (10.0.0.100, listening on 22, 8000, 8470) and "peer" with three addresses."""
     require_root()
     require_binary("ip")
     tag = f"stopmo-nft-{os.getpid()}"
@@ -234,7 +243,7 @@ def box(tmp_path: Path) -> Iterator[tuple[str, str]]:
             run("ip", "-n", ns, "link", "set", "eth0", "up")
         for network in ("10.8.0.0/24", "192.0.2.0/24"):
             run("ip", "-n", server_ns, "route", "add", network, "dev", "eth0")
-        listener = Listener(tmp_path / "listener.log", server_ns, [22, 8000]).start()
+        listener = Listener(tmp_path / "listener.log", server_ns, [22, 8000, 8470]).start()
         yield server_ns, client_ns
     finally:
         if listener is not None:
@@ -273,3 +282,7 @@ def test_policy_in_action_on_the_processor(box, tmp_path: Path):
     assert reach(box, 22, OUTSIDE_SOURCE, timeout=0.5) == "timeout"
     assert reach(box, 8000, LAN_SOURCE) == "hello"
     assert reach(box, 8000, VPN_SOURCE, timeout=0.5) == "timeout"
+    # The operators' console: the LAN and the VPN, never the outside.
+    assert reach(box, 8470, LAN_SOURCE) == "hello"
+    assert reach(box, 8470, VPN_SOURCE) == "hello"
+    assert reach(box, 8470, OUTSIDE_SOURCE, timeout=0.5) == "timeout"

@@ -42,7 +42,7 @@ HOST_UNIT_DIRS = (Path("/etc/systemd/system"), Path("/usr/lib/systemd/system"))
 # manager's alias exists only on a desktop image, where stopmo-x.service pushes it aside.
 OPTIONAL_UNITS = {"display-manager.service"}
 # Units that come with a Debian package: the package must be installed for the check.
-PACKAGED_UNITS = {"redis-server.service": "redis-server"}
+PACKAGED_UNITS = {"redis-server.service": "redis-server", "mosquitto.service": "mosquitto"}
 DEFAULT_CEILING = 2.5
 
 
@@ -93,6 +93,14 @@ SPECS: dict[str, Spec] = {
         ready=True,
         pings=False,
         prevent=frozenset({3, 4}),
+        network=True,
+    ),
+    "stopmo-ops.service": Spec(
+        # The console sends READY=1 once its pages listen, and no watchdog pings.
+        ("ops/cli.py", "ops/console.py", "ops/subscriber.py", "ops/engine.py"),
+        ready=True,
+        pings=False,
+        prevent=frozenset({3}),
         network=True,
     ),
     "stopmo-x.service": Spec(
@@ -370,10 +378,12 @@ def test_prevented_exit_statuses_are_the_programs_own() -> None:
     from gunicorn.arbiter import Arbiter
 
     from moviepkg.exitcodes import ExitStatus
+    from ops.errors import ExitStatus as OpsExit
     from processor.errors import ExitStatus as ProcessorExit
     from stations.cli import ExitStatus as StationExit
 
     assert ProcessorExit is ExitStatus and StationExit is ExitStatus  # one table
+    assert OpsExit is ExitStatus
     assert int(ExitStatus.CONFIG) == 3
     assert int(ExitStatus.BUSY) == 4  # deliberately restarted, see stopmo-sync.service
     assert (Arbiter.WORKER_BOOT_ERROR, Arbiter.APP_LOAD_ERROR) == (3, 4)
@@ -439,7 +449,9 @@ def test_programs_run_from_the_venv_with_real_subcommands(name: str) -> None:
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     if program == "gunicorn":
         return  # checked with --check-config below
-    module = {"stopmo-processor": "processor", "stopmo-station": "stations"}[program]
+    module = {"stopmo-processor": "processor", "stopmo-station": "stations", "stopmo-ops": "ops"}[
+        program
+    ]
     assert program in scripts
     result = run([sys.executable, "-m", module, *argv[1:], "--help"], cwd=REPO)
     assert result.returncode == 0, result.stderr
@@ -465,6 +477,34 @@ def test_website_unit_serves_the_procfile_app_behind_redis(tmp_path: Path) -> No
         env={**os.environ, **env, "XDG_RUNTIME_DIR": str(tmp_path)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_console_unit_keeps_its_database_in_its_state_directory() -> None:
+    from ops.config import DEFAULT_CONFIG, Settings
+
+    unit = load("stopmo-ops.service")
+    argv = shlex.split(one(unit, "Service", "ExecStart") or "")
+    assert argv[1:] == ["--config", str(DEFAULT_CONFIG), "serve"]
+    # StateDirectory= makes /var/lib/stopmo/ops writable (and stopmo's) under ProtectSystem.
+    states = words(unit, "Service", "StateDirectory")
+    assert states == ["stopmo", "stopmo/ops"]  # the parent too: never left to root
+    database = Settings().db_path
+    assert database.parent == Path("/var/lib") / states[-1]
+    assert one(unit, "Service", "WorkingDirectory") == str(database.parent)
+    for key in ("Wants", "After"):
+        assert "mosquitto.service" in words(unit, "Unit", key)  # the broker on this box
+
+
+@pytest.mark.parametrize(
+    "settings", ["", '[web]\nbind = "0.0.0.0"\n', '[mqtt]\npassword_file = "/nonexistent"\n']
+)
+def test_console_exits_3_on_bad_settings(tmp_path: Path, settings: str) -> None:
+    """What RestartPreventExitStatus=3 relies on: a missing file, the WAN, a missing password."""
+    config = tmp_path / "ops.toml"
+    if settings:
+        config.write_text(settings)
+    result = run([sys.executable, "-m", "ops", "--config", str(config), "check"], cwd=REPO)
+    assert result.returncode == 3, result.stdout + result.stderr
 
 
 def test_kiosk_reaches_its_x_server() -> None:
