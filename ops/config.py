@@ -64,6 +64,7 @@ class Settings:
     opening_hours: OpeningHours = field(default_factory=OpeningHours)
     timezone: str = DEFAULT_TIMEZONE
     every_s: float = 1.0  # how often the alert rules run
+    posters_dir: Path | None = None  # the processor's work/movies: posters of what plays
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -124,6 +125,7 @@ KEYS: tuple[Key, ...] = (
     Key("alerts", "opening_hours", parse_hours, "STOPMO_OPENING_HOURS"),
     Key("alerts", "timezone", timezone, TIMEZONE_ENV),
     Key("alerts", "every_s", number(0, 60, "seconds"), field="every_s"),
+    Key("screen", "posters_dir", absolute_path, "STOPMO_OPS_POSTERS", field="posters_dir"),
     *(Key("alerts", name, number(0, 100, "percent") if name == "disk_percent"
           else number(0, 150, "°C") if name == "hot_c" else _seconds, field=f"thresholds.{name}")
       for name in Thresholds.__dataclass_fields__),

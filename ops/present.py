@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from moviepkg.ids import is_package_id
+
 from .fleet import Device, Fleet, Program
 from .recorder import queued
 from .rules import AMBER, RED, Condition, minutes, worst
@@ -24,6 +26,7 @@ class Tile:
     rows: list[tuple[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     progress: tuple[str, float] | None = None  # an encode: (what, 0..1)
+    poster: str | None = None  # the package id whose poster the tile shows
 
     @property
     def label(self) -> str:
@@ -167,6 +170,9 @@ def screen_tile(device: Device, conditions: list[Condition], now: float) -> Tile
                   ("Playing", str(screen.get("playing") or "nothing")),
                   ("Playlist", f"{screen.get('playlist', '—')} movies"),
                   ("Last report", ago(screen.state_received, now))]
+    playing = screen.get("playing")
+    if isinstance(playing, str) and is_package_id(playing):
+        tile.poster = playing
     return tile
 
 

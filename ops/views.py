@@ -6,10 +6,20 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+)
 from flask import url_for as url
 from werkzeug.wrappers import Response
 
+from moviepkg.ids import is_package_id
 from moviepkg.telemetry import is_device
 from moviepkg.times import parse_utc
 
@@ -76,7 +86,10 @@ def _overview_context() -> dict[str, Any]:
     recent = [row for row in ops.db.recent_alerts(now - 3600) if row["resolved"] is not None]
     mutes = [{**row, "until_text": clock_time(row["until"], ops.settings.timezone)}
              for row in ops.db.mutes(now).values()]
-    return {**_common(ops, now), **overview(fleet, conditions, now),
+    tiles = overview(fleet, conditions, now)
+    if ops.settings.posters_dir is None:  # no movies on this box to show
+        tiles["screen"].poster = None
+    return {**_common(ops, now), **tiles,
             "alerts": alert_rows(ops, now), "mutes": mutes,
             "resolved": [{**row, "at": clock_time(row["resolved"], ops.settings.timezone)}
                          for row in recent[:8]]}
@@ -142,6 +155,18 @@ def _device_context(name: str) -> dict[str, Any]:
             "alerts": alert_rows(ops, now, name), "mute_choices": MUTE_CHOICES,
             "muted": muted and {**muted, "until_text": clock_time(muted["until"],
                                                                  ops.settings.timezone)}}
+
+
+@bp.route("/posters/<package_id>.jpg")
+def poster(package_id: str) -> Response:
+    """The poster of a movie on this processing unit (what the big screen plays)."""
+    folder = console().settings.posters_dir
+    if folder is None or not is_package_id(package_id):
+        abort(404)
+    path = folder / f"{package_id}.jpg"
+    if not path.is_file():
+        abort(404)
+    return send_file(path, mimetype="image/jpeg", max_age=3600)
 
 
 @bp.route("/devices/<name>")

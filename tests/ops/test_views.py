@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask.testing import FlaskClient
 
 from ops.console import Console
@@ -44,3 +46,29 @@ def test_titles_typed_by_devices_are_escaped(client: FlaskClient, console: Conso
                             clock.now)], clock.now)
     html = client.get("/devices/st-1").get_data(as_text=True)
     assert "<script>x" not in html and "&lt;script&gt;x" in html
+
+
+def test_the_big_screen_shows_the_poster_of_what_plays(
+        console: Console, clock: Clock, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from ops.app import create_app
+    from tests.ops.conftest import log_in
+
+    playing = "st-2-20260501t120000z-beef"  # what the simulated screen plays
+    movies = tmp_path / "movies"
+    movies.mkdir()
+    (movies / f"{playing}.jpg").write_bytes(b"\xff\xd8\xff\xe0 a poster \xff\xd9")
+    console.settings = replace(console.settings, posters_dir=movies)
+    app = create_app({"TESTING": True, "OPS_CONSOLE": console, "SECRET_KEY": "test"})
+    anonymous = app.test_client()
+    assert anonymous.get(f"/posters/{playing}.jpg").status_code == 302  # login first
+    client = app.test_client()
+    log_in(client)
+    feed(console.db, fleet_messages(clock.now), clock.now)
+    assert f'src="/posters/{playing}.jpg"' in client.get("/").get_data(as_text=True)
+    poster = client.get(f"/posters/{playing}.jpg")
+    assert poster.status_code == 200 and poster.mimetype == "image/jpeg"
+    assert poster.data.startswith(b"\xff\xd8")
+    assert client.get("/posters/st-2-20260501t120000z-dead.jpg").status_code == 404
+    assert client.get("/posters/..%2Fsecret.jpg").status_code == 404
