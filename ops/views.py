@@ -6,16 +6,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import (
-    Blueprint,
-    abort,
-    current_app,
-    redirect,
-    render_template,
-    request,
-    send_file,
-    session,
-)
+import flask
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session
 from flask import url_for as url
 from werkzeug.wrappers import Response
 
@@ -166,7 +158,7 @@ def poster(package_id: str) -> Response:
     path = folder / f"{package_id}.jpg"
     if not path.is_file():
         abort(404)
-    return send_file(path, mimetype="image/jpeg", max_age=3600)
+    return flask.send_file(path, mimetype="image/jpeg", max_age=3600)
 
 
 @bp.route("/devices/<name>")
