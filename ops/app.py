@@ -54,6 +54,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.secure_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12), MAX_CONTENT_LENGTH=64 * 1024)
     app.extensions["stopmo.console"] = ops
+    # Visible in imported macros too: show a poster only where the movies are on this box.
+    app.jinja_env.globals["posters_dir_set"] = settings.posters_dir is not None
 
     @app.after_request
     def security_headers(response: Response) -> Response:

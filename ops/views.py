@@ -78,10 +78,7 @@ def _overview_context() -> dict[str, Any]:
     recent = [row for row in ops.db.recent_alerts(now - 3600) if row["resolved"] is not None]
     mutes = [{**row, "until_text": clock_time(row["until"], ops.settings.timezone)}
              for row in ops.db.mutes(now).values()]
-    tiles = overview(fleet, conditions, now)
-    if ops.settings.posters_dir is None:  # no movies on this box to show
-        tiles["screen"].poster = None
-    return {**_common(ops, now), **tiles,
+    return {**_common(ops, now), **overview(fleet, conditions, now),
             "alerts": alert_rows(ops, now), "mutes": mutes,
             "resolved": [{**row, "at": clock_time(row["resolved"], ops.settings.timezone)}
                          for row in recent[:8]]}

@@ -123,6 +123,11 @@ class Catalog:
         if self.clock() - snapshot.fetched_at > self.max_age and not self._failed_recently():
             token = self._try_lock()
             if token is not None:
+                # Another worker may have refreshed between our read and our lock: look again.
+                again = self._read()
+                if again is not None and self.clock() - again.fetched_at <= self.max_age:
+                    self._release(token)
+                    return again
                 threading.Thread(target=self._refresh_quietly, args=(token,),
                                  name="index-refresh", daemon=True).start()
         return snapshot
