@@ -76,8 +76,10 @@ class Reporter(BaseReporter):
                  password: str | None = None, sample: Sample | None = None,
                  state_seconds: float = STATE_SECONDS,
                  min_interval: float = MIN_INTERVAL_SECONDS, max_events: int = MAX_EVENTS,
-                 keepalive: int = KEEPALIVE_SECONDS) -> None:
+                 keepalive: int = KEEPALIVE_SECONDS,
+                 commands: Callable[[bytes], bytes | None] | None = None) -> None:
         self.endpoint: Endpoint = parse_mqtt_url(settings.url)
+        self.commands = commands  # a cmd payload -> the answer (moviepkg.commands)
         self.settings, self.device, self.program = settings, device, program
         self.password, self.sample, self.keepalive = password, sample, keepalive
         self.state_seconds, self.min_interval = state_seconds, min_interval
@@ -158,6 +160,7 @@ class Reporter(BaseReporter):
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
         client.connect_async(self.endpoint.host, self.endpoint.port, keepalive=self.keepalive)
         self._client = client
         self._queue_full = mqtt.MQTT_ERR_QUEUE_SIZE
@@ -183,6 +186,8 @@ class Reporter(BaseReporter):
             return
         client.publish(self.online_topic, Presence(True, utc_now()).to_json(), qos=1,
                        retain=True)
+        if self.commands is not None:  # the broker's ACL lets us read our own cmd only
+            client.subscribe(topic(self.device, self.program, "cmd"), qos=1)
         with self._lock:
             self._resync = True
             dropped = self.dropped
@@ -194,6 +199,23 @@ class Reporter(BaseReporter):
         self._down_since = None
         self._connected.set()
         self._wake.set()
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        """A command: run it on its own thread (paho's must not wait), publish the answer."""
+        handle = self.commands
+        if handle is None:
+            return
+
+        def run() -> None:
+            try:
+                answer = handle(bytes(message.payload))
+            except Exception:  # the runner answers for the handlers; this is a bug
+                log.exception("telemetry: a command could not be handled")
+                return
+            if answer is not None:
+                client.publish(topic(self.device, self.program, "cmd/result"), answer, qos=1)
+
+        threading.Thread(target=run, name=f"command-{self.program}", daemon=True).start()
 
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:
         self._complain("unreachable", logging.WARNING, "telemetry: the broker at %s does not "
