@@ -7,6 +7,7 @@ report of problems, and `read_keys` collects every problem at once.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -186,8 +187,6 @@ def load_values(keys: Iterable[Key], path: Path | None, default: Path,
                 ) -> tuple[dict[Key, Any], list[str]]:
     """Read the file (or default) and the environment (os.environ unless given) for keys:
     the checked values, and every problem as `section.key: message`."""
-    import os
-
     problems: list[str] = []
     raw = read_toml(path, default, problems)
     values = read_keys(keys, raw, os.environ if environ is None else environ, problems)

@@ -62,7 +62,6 @@ class QueueStatus:
 
     waiting: int
     oldest_since: float  # epoch seconds; 0 when nothing waits
-    tries: int  # tries of the oldest waiting movie
     last_error: str  # the most recent failure, "" after a success
     failing_since: float  # when the current run of failures began; 0 when the store answers
     store_reachable: bool | None = None  # did the last try succeed; None: no try yet
@@ -216,7 +215,6 @@ class PublishQueue:
         with self._lock:
             return QueueStatus(waiting=len(ordered),
                                oldest_since=oldest.waiting_since if oldest else 0.0,
-                               tries=oldest.attempts if oldest else 0,
                                last_error=self._last_error, failing_since=self._failing_since,
                                store_reachable=self._reachable)
 

@@ -161,6 +161,21 @@ def make_demo(outbox: str | os.PathLike[str], frames: int = 20, publish: bool = 
     return writer.path
 
 
+def noise_jpegs(count: int, size: tuple[int, int], seed: int, quality: int) -> list[bytes]:
+    """count JPEGs of noise (rsync cannot shrink them), made with Pillow."""
+    import io
+
+    from PIL import Image
+
+    frames = []
+    for i in range(count):
+        image = Image.merge("RGB", [Image.effect_noise(size, seed + i) for _ in range(3)])
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=quality)
+        frames.append(buffer.getvalue())
+    return frames
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m tests.demo OUTBOX`: write a valid package, print its path."""
     import argparse

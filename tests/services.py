@@ -20,7 +20,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, NoReturn, Self
@@ -298,6 +298,15 @@ def _connect(port: int, timeout: float = 1.0) -> socket.socket | None:
         return None
 
 
+def _answers(port: int) -> bool:
+    """Whether something accepts a TCP connection on 127.0.0.1:port."""
+    sock = _connect(port)
+    if sock is None:
+        return False
+    sock.close()
+    return True
+
+
 # -- redis -------------------------------------------------------------------
 
 
@@ -425,11 +434,7 @@ class S3Server:
         return self
 
     def _answers(self) -> bool:
-        sock = _connect(self.port)
-        if sock is None:
-            return False
-        sock.close()
-        return True
+        return _answers(self.port)
 
     def stop(self) -> None:
         """Stop serving and release the port (the stored objects remain)."""
@@ -770,6 +775,31 @@ class ThrottledProxy:
                 sock.close()
 
 
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+@contextlib.contextmanager
+def chromium_page(viewport: dict[str, int], mobile: bool,
+                  problems: list[str]) -> Iterator[Any]:
+    """A page in Debian's Chromium (never a downloaded browser); console errors (CSP
+    violations, script errors, 404s) are appended to problems."""
+    chromium = require_binary("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport=viewport,  # type: ignore[arg-type]
+                                       is_mobile=mobile).new_page()
+            page.on("console", lambda msg: problems.append(msg.text)
+                    if msg.type == "error" else None)
+            yield page
+        finally:
+            browser.close()
+
+
 class MosquittoServer(Daemon):
     """A real mosquitto on a free loopback port, with its own users and ACL.
 
@@ -820,11 +850,7 @@ class MosquittoServer(Daemon):
         return [require_binary("mosquitto"), "-c", str(self._config())]
 
     def ready(self) -> bool:
-        sock = _connect(self.port)
-        if sock is None:
-            return False
-        sock.close()
-        return True
+        return _answers(self.port)
 
 
 class MpvProcess(Daemon):

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.festival import Festival
-from tests.services import child_pids, require_binary, wait_until
+from tests.services import child_pids, chromium_page, require_binary, wait_until
 
 pytestmark = pytest.mark.slow  # the whole festival, every program real
 
@@ -73,36 +73,26 @@ def test_the_code_resolves_to_the_movie(festival: Festival) -> None:
 
 
 def test_chromium_plays_the_movie(festival: Festival, tmp_path: Path) -> None:
-    chromium = require_binary("chromium")
-    from playwright.sync_api import sync_playwright
-
-    from tests.website.test_browser import CHROMIUM_ARGS, shots_dir
+    from tests.website.test_browser import shots_dir
 
     [package_id] = festival.website_ids()
     code = festival.get_json(f"/api/movies/{package_id}")["code"]
     problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.on("console", lambda msg: problems.append(msg.text)
-                    if msg.type == "error" else None)
-            page.goto(festival.url + "/")
-            page.fill("#code", code)
-            page.click("form.find button")
-            page.wait_for_url(f"**/movies/{package_id}")
-            # Polled from here: wait_for_function's polling needs eval, which our CSP forbids.
-            wait_until(lambda: page.evaluate("document.getElementById('player').readyState")
-                       >= 2, timeout=20, interval=0.1, message="the video ready to play")
-            duration = page.evaluate("document.getElementById('player').duration")
-            assert abs(duration - (TITLE_SECONDS + FRAMES / FPS)) < 0.2
-            page.evaluate("document.getElementById('player').play()")
-            wait_until(lambda: page.evaluate("document.getElementById('player').currentTime")
-                       > 0.5, timeout=20, interval=0.1, message="the video playing")
-            page.screenshot(path=str(shots_dir(tmp_path) / "festival-movie.png"))
-            assert problems == [], problems
-        finally:
-            browser.close()
+    with chromium_page({"width": 1280, "height": 800}, False, problems) as page:
+        page.goto(festival.url + "/")
+        page.fill("#code", code)
+        page.click("form.find button")
+        page.wait_for_url(f"**/movies/{package_id}")
+        # Polled from here: wait_for_function's polling needs eval, which our CSP forbids.
+        wait_until(lambda: page.evaluate("document.getElementById('player').readyState")
+                   >= 2, timeout=20, interval=0.1, message="the video ready to play")
+        duration = page.evaluate("document.getElementById('player').duration")
+        assert abs(duration - (TITLE_SECONDS + FRAMES / FPS)) < 0.2
+        page.evaluate("document.getElementById('player').play()")
+        wait_until(lambda: page.evaluate("document.getElementById('player').currentTime")
+                   > 0.5, timeout=20, interval=0.1, message="the video playing")
+        page.screenshot(path=str(shots_dir(tmp_path) / "festival-movie.png"))
+        assert problems == [], problems
 
 
 def test_a_nopublish_movie_reaches_the_screen_only(festival: Festival) -> None:

@@ -27,8 +27,7 @@ from tests.ops.simulator import (
     processor_messages,
     station_messages,
 )
-from tests.services import MosquittoServer, require_binary, wait_until
-from tests.website.test_browser import CHROMIUM_ARGS
+from tests.services import MosquittoServer, chromium_page, wait_until
 
 pytestmark = pytest.mark.slow  # real Chromium, real mosquitto
 
@@ -88,47 +87,36 @@ def served(settings: Settings, mosquitto: MosquittoServer, webhook: Webhook
 def test_overview_and_device_page(served: tuple[str, Console], name: str,
                                   viewport: dict[str, int]) -> None:
     site, console = served
-    chromium = require_binary("chromium")
-    from playwright.sync_api import sync_playwright
-
     problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport=viewport,  # type: ignore[arg-type]
-                                       is_mobile=name == "phone").new_page()
-            page.on("console", lambda msg: problems.append(msg.text)
-                    if msg.type == "error" else None)
-            page.goto(site + "/")
-            page.wait_for_url("**/login?next=/")
-            page.fill("#user", "ana")
-            page.fill("#password", PASSWORD)
-            page.click("form.login button")
-            page.wait_for_url(site + "/")
-            assert page.locator("#live .tiles").first.locator("article.tile").count() == 12
-            assert page.locator("article.tile.red").count() == 1  # st-3, offline
-            assert page.locator("article.tile.amber").count() == 2  # st-7 power, st-10 outbox
-            assert "st-3: the whole box is offline" in page.locator(".alerts").inner_text()
-            first = page.locator(".updated").inner_text()
-            # The live refresh replaces the tiles (polled from here: the page's CSP forbids
-            # the eval that Playwright's wait_for_function would need).
-            wait_until(lambda: page.locator(".updated").inner_text() != first, 8,
-                       interval=0.2, message="a live refresh")
-            page.screenshot(path=str(shots_dir() / f"overview-{name}.png"), full_page=True)
-            page.click("a[href='/devices/st-7']")
-            page.wait_for_url("**/devices/st-7")
-            assert page.locator("figure.chart svg").count() >= 3
-            assert "shot finished" in page.locator("table.events").inner_text()
-            page.screenshot(path=str(shots_dir() / f"device-st-7-{name}.png"), full_page=True)
-            page.select_option("#minutes", "60")
-            page.click("form[action='/devices/st-7/mute'] button")
-            page.wait_for_url("**/devices/st-7")
-            assert "Muted until" in page.content()
-            assert "st-7" in console.db.mutes(time.time())
-            page.goto(site + "/devices/processor")
-            page.wait_for_selector("progress")
-            page.screenshot(path=str(shots_dir() / f"device-processor-{name}.png"),
-                            full_page=True)
-            assert problems == [], problems  # no CSP violations, no script errors
-        finally:
-            browser.close()
+    with chromium_page(viewport, name == "phone", problems) as page:
+        page.goto(site + "/")
+        page.wait_for_url("**/login?next=/")
+        page.fill("#user", "ana")
+        page.fill("#password", PASSWORD)
+        page.click("form.login button")
+        page.wait_for_url(site + "/")
+        assert page.locator("#live .tiles").first.locator("article.tile").count() == 12
+        assert page.locator("article.tile.red").count() == 1  # st-3, offline
+        assert page.locator("article.tile.amber").count() == 2  # st-7 power, st-10 outbox
+        assert "st-3: the whole box is offline" in page.locator(".alerts").inner_text()
+        first = page.locator(".updated").inner_text()
+        # The live refresh replaces the tiles (polled from here: the page's CSP forbids
+        # the eval that Playwright's wait_for_function would need).
+        wait_until(lambda: page.locator(".updated").inner_text() != first, 8,
+                   interval=0.2, message="a live refresh")
+        page.screenshot(path=str(shots_dir() / f"overview-{name}.png"), full_page=True)
+        page.click("a[href='/devices/st-7']")
+        page.wait_for_url("**/devices/st-7")
+        assert page.locator("figure.chart svg").count() >= 3
+        assert "shot finished" in page.locator("table.events").inner_text()
+        page.screenshot(path=str(shots_dir() / f"device-st-7-{name}.png"), full_page=True)
+        page.select_option("#minutes", "60")
+        page.click("form[action='/devices/st-7/mute'] button")
+        page.wait_for_url("**/devices/st-7")
+        assert "Muted until" in page.content()
+        assert "st-7" in console.db.mutes(time.time())
+        page.goto(site + "/devices/processor")
+        page.wait_for_selector("progress")
+        page.screenshot(path=str(shots_dir() / f"device-processor-{name}.png"),
+                        full_page=True)
+        assert problems == [], problems  # no CSP violations, no script errors

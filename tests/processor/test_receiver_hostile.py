@@ -25,7 +25,7 @@ from processor import receiver
 from processor.errors import ExitStatus
 from processor.receiver import Receiver, one_line
 from processor.staging import remove, usage
-from tests.demo import make_demo
+from tests.demo import make_demo, noise_jpegs
 from tests.services import SshServer, generate_keypair, require_binary
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
@@ -94,15 +94,7 @@ def station(server: SshServer, tmp_path: Path) -> Station:
 @pytest.fixture(scope="module")
 def noise() -> list[bytes]:
     """Eight 720x540 JPEGs of noise, about 250 kB each (rsync cannot shrink them)."""
-    from PIL import Image
-
-    frames = []
-    for i in range(8):
-        image = Image.merge("RGB", [Image.effect_noise((720, 540), 50 + i) for _ in range(3)])
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=88)
-        frames.append(buffer.getvalue())
-    return frames
+    return noise_jpegs(8, (720, 540), seed=50, quality=88)
 
 
 def small_package(outbox: Path, station: str = "st-1") -> Path:

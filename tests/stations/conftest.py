@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -17,7 +16,7 @@ import pytest
 
 from moviepkg.writer import PackageWriter
 from stations.config import Delivery, Link, Paths, Retention, StationSettings
-from tests.demo import make_demo
+from tests.demo import make_demo, noise_jpegs
 from tests.services import SshServer, generate_keypair, require_binary
 
 STATION = "st-1"
@@ -40,15 +39,7 @@ def authorize_station(server: SshServer, key: Path, inbox: Path, station: str = 
 @pytest.fixture(scope="session")
 def noise_frames() -> list[bytes]:
     """Sixteen 640x480 JPEGs of noise (~220 kB each: rsync cannot shrink them)."""
-    from PIL import Image
-
-    frames = []
-    for i in range(16):
-        image = Image.merge("RGB", [Image.effect_noise((640, 480), 60 + i) for _ in range(3)])
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=85)
-        frames.append(buffer.getvalue())
-    return frames
+    return noise_jpegs(16, (640, 480), seed=60, quality=85)
 
 
 def add_package(outbox: Path, frames: int = 4, minutes: int = 0,

@@ -10,16 +10,11 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.services import require_binary
+from tests.services import chromium_page
 from tests.website.conftest import StoreBuilder, make_record
 from website.app import create_app
 
 pytestmark = pytest.mark.slow  # real Chromium
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
 
 @pytest.fixture
 def site(store: StoreBuilder) -> Iterator[str]:
@@ -45,33 +40,22 @@ def shots_dir(tmp_path: Path) -> Path:
                                                 ("desktop", {"width": 1280, "height": 800})])
 def test_find_by_code_and_play(site: str, store: StoreBuilder, tmp_path: Path, name: str,
                                viewport: dict[str, int]) -> None:
-    chromium = require_binary("chromium")
-    from playwright.sync_api import sync_playwright
-
     wanted = store.records[1]  # the Hebrew title
     problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport=viewport,  # type: ignore[arg-type]
-                                       is_mobile=name == "phone").new_page()
-            page.on("console", lambda msg: problems.append(msg.text)
-                    if msg.type == "error" else None)
-            page.goto(site + "/")
-            assert page.locator(".card").count() == 4
-            page.screenshot(path=str(shots_dir(tmp_path) / f"gallery-{name}.png"), full_page=True)
-            page.fill("#code", wanted.code.lower())
-            page.click("form.find button")
-            page.wait_for_url(f"**/movies/{wanted.id}")
-            assert page.locator("h1").inner_text() == "הסרט של נועה"
-            page.wait_for_function("document.getElementById('player').readyState >= 2",
-                                   timeout=15000)
-            duration = page.evaluate("document.getElementById('player').duration")
-            assert abs(duration - 3.0) < 0.2
-            assert page.locator(".video-error").is_hidden()
-            page.screenshot(path=str(shots_dir(tmp_path) / f"movie-{name}.png"), full_page=True)
-            assert problems == [], problems  # no CSP violations, no script errors, no 404s
-            page.goto(site + "/m/ZZZZZZ")
-            assert "No movie has the code ZZZZZZ" in page.content()
-        finally:
-            browser.close()
+    with chromium_page(viewport, name == "phone", problems) as page:
+        page.goto(site + "/")
+        assert page.locator(".card").count() == 4
+        page.screenshot(path=str(shots_dir(tmp_path) / f"gallery-{name}.png"), full_page=True)
+        page.fill("#code", wanted.code.lower())
+        page.click("form.find button")
+        page.wait_for_url(f"**/movies/{wanted.id}")
+        assert page.locator("h1").inner_text() == "הסרט של נועה"
+        page.wait_for_function("document.getElementById('player').readyState >= 2",
+                               timeout=15000)
+        duration = page.evaluate("document.getElementById('player').duration")
+        assert abs(duration - 3.0) < 0.2
+        assert page.locator(".video-error").is_hidden()
+        page.screenshot(path=str(shots_dir(tmp_path) / f"movie-{name}.png"), full_page=True)
+        assert problems == [], problems  # no CSP violations, no script errors, no 404s
+        page.goto(site + "/m/ZZZZZZ")
+        assert "No movie has the code ZZZZZZ" in page.content()
