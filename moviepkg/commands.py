@@ -8,17 +8,23 @@ an hour later, when the uplink or the broker comes back). A device runs a comman
 most once: the ids it has answered are kept in a small file that survives restarts,
 so a retained or replayed command is answered again with its first result, never run
 twice. Results are `done`, `refused` (with why, in words) or `failed` (with why).
+
+CATALOGUE is the list of commands every program and the console agree on: which
+program runs each, its arguments and their types, and how long it stays valid. The
+runner refuses a catalogued command whose arguments do not fit, in words, before any
+handler sees it.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +105,82 @@ def parse_result(payload: bytes) -> Result:
     return Result(doc["id"], doc["outcome"], doc["at"], detail, data)
 
 
+ARG_TYPES: dict[str, tuple[type, ...]] = {"bool": (bool,), "text": (str,)}
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """One command of the catalogue: who runs it, what it takes, what it is for."""
+
+    name: str
+    program: str  # moviepkg.telemetry.PROGRAMS
+    label: str  # the console's button
+    purpose: str  # when to use it, in an operator's words
+    args: dict[str, str] = field(default_factory=dict)  # name -> "bool" or "text"
+    required: tuple[str, ...] = ()  # args that must be given
+    ttl_s: float = 60.0  # a command older than this when it arrives is dropped
+
+    def problem(self, args: Mapping[str, Any]) -> str | None:
+        """Why args do not fit this command, in words; None when they do."""
+        for name in self.required:
+            if args.get(name) in (None, ""):
+                return f"{self.name} needs {name.replace('_', ' ')}"
+        for name, value in args.items():
+            kind = self.args.get(name)
+            if kind is None:
+                return f"{self.name} takes no {name.replace('_', ' ')}"
+            if not isinstance(value, ARG_TYPES[kind]) or (kind == "text" and len(value) > 200):
+                wanted = "true or false" if kind == "bool" else "short text"
+                return f"{name.replace('_', ' ')} must be {wanted}"
+        return None
+
+
+CATALOGUE: dict[str, Spec] = {spec.name: spec for spec in (
+    Spec("identify", "kiosk", "Identify",
+         "The kiosk shows its station number, huge, and flashes for 15 s: find it in a dark "
+         "hall."),
+    Spec("out-of-order", "kiosk", "Out of order",
+         "on: a friendly 'out of order' picture, buttons ignored, the movie in progress kept; "
+         "off: back to work.", {"on": "bool"}, ("on",)),
+    Spec("restart-kiosk", "kiosk", "Restart kiosk",
+         "Restart the kiosk program (a frozen or odd screen). Refused while a child is "
+         "shooting unless forced; a forced restart comes back into the same movie.",
+         {"force": "bool"}),
+    Spec("test-capture", "kiosk", "Test capture",
+         "Take a picture with the camera and show a small copy here: is it pointed, lit, "
+         "in focus?", ttl_s=30.0),
+    Spec("deliver-now", "sync", "Deliver now",
+         "Try to deliver the outbox now instead of at the next cycle."),
+    Spec("retry", "processor", "Retry",
+         "Let a failed package try again now.", {"package_id": "text"}, ("package_id",)),
+    Spec("release", "processor", "Release",
+         "Put a quarantined package back in the inbox for another try (after fixing why it "
+         "was quarantined).", {"entry": "text"}, ("entry",)),
+    Spec("delete", "processor", "Delete",
+         "Delete a quarantined package for good.", {"entry": "text"}, ("entry",)),
+    Spec("publish-now", "processor", "Publish now",
+         "Try the movies waiting to publish now, without waiting for their backoff (one "
+         "movie, or all).", {"package_id": "text"}),
+    Spec("take-down", "processor", "Take down",
+         "A family asks: remove a movie (code or package id) from the website and the public "
+         "store; keep_on_screen keeps it in the hall's loop.",
+         {"movie": "text", "keep_on_screen": "bool"}, ("movie",), ttl_s=600.0),
+    Spec("next", "screen", "Next", "Skip to the next movie on the big screen."),
+    Spec("play", "screen", "Play", "Play one movie now on the big screen.",
+         {"package_id": "text"}, ("package_id",)),
+    Spec("reload", "screen", "Reload", "Rebuild the big screen's loop from the movies on disk."),
+)}
+
+
+def new_command(name: str, sender: str, args: Mapping[str, Any], now: datetime,
+                ttl_s: float | None = None) -> Command:
+    """A fresh command of the catalogue (a new id; expiring after its ttl)."""
+    spec = CATALOGUE[name]
+    ttl = spec.ttl_s if ttl_s is None else ttl_s
+    return Command(secrets.token_hex(8), name, sender, now, now + timedelta(seconds=ttl),
+                   dict(args))
+
+
 class Refused(Exception):
     """A handler says no, in words an operator understands (a lock held, a state)."""
 
@@ -159,6 +241,10 @@ class CommandRunner:
         if handler is None:
             return Result(command.id, "refused", now,
                           f"this program does not know {command.name!r}")
+        spec = CATALOGUE.get(command.name)
+        problem = spec.problem(command.args) if spec is not None else None
+        if problem is not None:
+            return Result(command.id, "refused", now, problem)
         try:
             said = handler(command)
         except Refused as why:

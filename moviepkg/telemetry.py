@@ -35,9 +35,12 @@ STATE_SECONDS = 10.0  # a state is sent at least this often
 KEEPALIVE_SECONDS = 5  # the broker drops a silent client after 1.5 x this
 PROGRAMS = ("kiosk", "sync", "processor", "screen", "system", "console")
 KINDS = ("online", "state", "event", "cmd", "cmd/result")
-SCREENS = ("attract", "shooting", "playing", "finish", "done", "helper")
+SCREENS = ("attract", "shooting", "playing", "finish", "done", "helper", "out_of_order")
+# What happens to a movie, in the order it usually happens; the last ones are what an
+# operator or a failure does to it (a failure's detail says whether it is retried).
 EVENTS = ("shot_started", "shot_finished", "delivered", "received", "validated", "encoded",
-          "on_screen", "published", "quarantined", "failed")
+          "on_screen", "published", "quarantined", "failed", "publish_failed", "retried",
+          "released", "deleted", "taken_down")
 _DEVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _NUMBER = (int, float)
 _TEXT = (str,)
@@ -48,14 +51,15 @@ _OPT_BOOL = (bool, type(None))
 # Known state fields per program and the JSON types each may hold.
 STATE_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "kiosk": {"screen": _TEXT, "frames": (int,), "last_capture_at": _OPT_TEXT,
-              "camera_ok": (bool,), "last_error": _OPT_TEXT, "version": _TEXT},
+              "camera_ok": (bool,), "last_error": _OPT_TEXT, "version": _TEXT,
+              "out_of_order": (bool,), "identify": (bool,)},
     "sync": {"waiting": (int,), "oldest_waiting_s": _OPT_NUMBER,
              "last_delivery_at": _OPT_TEXT, "bytes_sent": (int,), "last_error": _OPT_TEXT},
     "processor": {"steps": (dict,), "encoding": (dict, type(None)),
                   "publish_backlog": (int,), "publish_oldest_s": _OPT_NUMBER,
                   "publish_last_error": _OPT_TEXT, "store_reachable": _OPT_BOOL,
                   "quarantined_today": (int,), "last_durations": (dict,),
-                  "disk_free_bytes": (int,)},
+                  "disk_free_bytes": (int,), "taken_down": (int,)},
     "screen": {"connected": (bool,), "playing": _OPT_TEXT, "playlist": (int,)},
     "system": {"cpu_temp_c": _OPT_NUMBER, "throttled_now": _OPT_BOOL,
                "under_voltage_now": _OPT_BOOL, "throttled_since_boot": _OPT_BOOL,

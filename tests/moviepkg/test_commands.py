@@ -10,9 +10,17 @@ from typing import Any
 import pytest
 
 from moviepkg.broker import TelemetrySettings
-from moviepkg.commands import Command, CommandRunner, Refused, parse_command, parse_result
+from moviepkg.commands import (
+    CATALOGUE,
+    Command,
+    CommandRunner,
+    Refused,
+    new_command,
+    parse_command,
+    parse_result,
+)
 from moviepkg.reporting import Reporter
-from moviepkg.telemetry import TelemetryError, topic
+from moviepkg.telemetry import PROGRAMS, TelemetryError, topic
 from tests.moviepkg.watcher import Watcher
 from tests.services import MosquittoServer
 
@@ -94,6 +102,26 @@ def test_done_refused_failed_and_unknown(tmp_path: Path) -> None:
     unknown = answer(run, command("dance", command_id="c0ffee-0006"))
     assert unknown["outcome"] == "refused" and "does not know 'dance'" in unknown["detail"]
     assert kiosk.ran == ["identify", "restart", "capture"]
+
+
+def test_catalogued_arguments_are_checked_before_any_handler_runs(tmp_path: Path) -> None:
+    kiosk = Kiosk()
+    run = runner(tmp_path, kiosk)
+    wrong = answer(run, command("restart-kiosk", command_id="c0ffee-0101", force="yes"))
+    assert wrong == {"outcome": "refused", "detail": "force must be true or false", "data": {}}
+    extra = answer(run, command("identify", command_id="c0ffee-0102", colour="red"))
+    assert extra["outcome"] == "refused" and extra["detail"] == "identify takes no colour"
+    assert kiosk.ran == []
+    assert CATALOGUE["take-down"].problem({}) == "take-down needs movie"
+    assert CATALOGUE["take-down"].problem({"movie": "7AXKMY", "keep_on_screen": True}) is None
+
+
+def test_new_commands_expire_after_their_ttl_and_travel_to_their_program() -> None:
+    made = new_command("test-capture", "ana", {}, T0)
+    assert made.expires - made.at == timedelta(seconds=30)
+    assert parse_command(made.to_json()) == made
+    assert {spec.program for spec in CATALOGUE.values()} <= set(PROGRAMS)
+    assert new_command("identify", "ana", {}, T0).id != made.id
 
 
 def test_a_late_command_is_never_run(tmp_path: Path) -> None:
