@@ -129,7 +129,8 @@ class Spec:
             kind = self.args.get(name)
             if kind is None:
                 return f"{self.name} takes no {name.replace('_', ' ')}"
-            if not isinstance(value, ARG_TYPES[kind]) or (kind == "text" and len(value) > 200):
+            too_long = isinstance(value, str) and len(value) > 200
+            if not isinstance(value, ARG_TYPES[kind]) or too_long:
                 wanted = "true or false" if kind == "bool" else "short text"
                 return f"{name.replace('_', ' ')} must be {wanted}"
         return None

@@ -57,6 +57,11 @@ class BaseReporter:
     def event(self, kind: str, package_id: str, detail: str = "") -> None:
         """Report something that happened to a movie."""
 
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait until the broker answers (a short-lived program's events go out); False
+        when it does not within timeout."""
+        return False
+
     def stop(self) -> None:
         """Say `offline` and disconnect (a bounded wait)."""
 
@@ -132,6 +137,10 @@ class Reporter(BaseReporter):
                 self.dropped += 1
             self._events.append(payload)
         self._wake.set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait until connected (at most timeout s); stop() then flushes what waits."""
+        return self._connected.wait(timeout)
 
     # --- connecting ------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ Topics: `stopmo/v1/<device>/<program>/<kind>`.
   least every STATE_SECONDS), `event` (what happens to a movie), `cmd` (the console's
   commands, read by the device) and `cmd/result` (its answers).
 
-Messages are JSON objects with `v` (the version) and `at` (UTC, ISO 8601 Z).
+Messages are JSON objects with `v` (the version) and `at` (UTC, ISO 8601 Z, with
+milliseconds: the console measures steps between events).
 `parse_message` checks them like the movie record's parser: a TelemetryError names
 the field, what was expected and what was found. A state's known fields are type
 checked; fields this version does not know are kept in `extra` (a newer program may
@@ -142,7 +143,7 @@ class Event:
 
 
 def _dump(doc: Mapping[str, Any]) -> bytes:
-    body = {key: format_utc(value) if isinstance(value, datetime) else value
+    body = {key: format_utc(value, millis=True) if isinstance(value, datetime) else value
             for key, value in doc.items()}
     return json.dumps({"v": VERSION, **body}, ensure_ascii=False,
                       separators=(",", ":")).encode()

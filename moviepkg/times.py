@@ -12,11 +12,15 @@ TIMEZONE_ENV = "STOPMO_TIMEZONE"
 _UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 
 
-def format_utc(when: datetime) -> str:
-    """Format an aware datetime as `YYYY-MM-DDTHH:MM:SSZ` (whole seconds, UTC)."""
+def format_utc(when: datetime, millis: bool = False) -> str:
+    """Format an aware datetime as `YYYY-MM-DDTHH:MM:SSZ` (whole seconds, UTC), or with
+    milliseconds (`...:SS.mmmZ`) where durations between moments matter (telemetry)."""
     if when.tzinfo is None:
         raise ValueError("expected an aware datetime, found a naive one")
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = when.astimezone(UTC)
+    if millis:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_utc(text: str) -> datetime:
