@@ -86,6 +86,39 @@ def _symbol(draw: ImageDraw.ImageDraw, kind: str, box: tuple[float, float, float
         draw.line((cx, y0 + h * .45, cx - w * .25, y0 + h * .6), fill=ink, width=line)
         draw.line((cx, y0 + h * .7, cx - w * .15, y1 - h * .05), fill=ink, width=line)
         draw.line((cx, y0 + h * .7, cx + w * .15, y1 - h * .05), fill=ink, width=line)
+    elif kind == "asleep":  # the camera with its eye shut: it is not working now
+        draw.rounded_rectangle((x0, y0 + h * .25, x1, y1 - h * .1), radius=w * .1, fill=ink)
+        draw.rectangle((cx - w * .15, y0 + h * .12, cx + w * .15, y0 + h * .3), fill=ink)
+        r, ey = w * .24, cy + h * .07
+        draw.ellipse((cx - r, ey - r, cx + r, ey + r), fill=(40, 40, 40))
+        lid = (cx - r * .7, ey - r * .75, cx + r * .7, ey + r * .45)
+        draw.arc(lid, 20, 160, fill=ink, width=max(2, line // 2))
+        for k in (-0.45, 0.0, 0.45):  # lashes under the shut lid
+            lx = cx + r * .62 * k
+            draw.line((lx, ey + r * .42, lx + r * .18 * k, ey + r * .68), fill=ink,
+                      width=max(2, line // 3))
+    elif kind == "tools":  # a wrench and a screwdriver, crossed: being mended
+        draw.line((x0 + w * .14, y0 + h * .14, cx + w * .06, cy + h * .06), fill=ink,
+                  width=max(2, line // 2))
+        draw.line((cx + w * .08, cy + h * .08, x1 - w * .1, y1 - h * .1), fill=ink,
+                  width=line * 2)
+        draw.line((x0 + w * .14, y1 - h * .14, x1 - w * .34, y0 + h * .34), fill=ink,
+                  width=int(line * 1.4))
+        r, hx, hy = w * .17, x1 - w * .27, y0 + h * .27
+        draw.arc((hx - r, hy - r, hx + r, hy + r), 350, 640, fill=ink, width=line)
+
+
+def zeds(draw: ImageDraw.ImageDraw, corner: tuple[float, float], size: float, t: float,
+         ink: RGB) -> None:
+    """Three Zs drifting up from corner, the sign of sleep (drawn, not a font's letters)."""
+    for k in range(3):
+        rise = (t * 0.35 + k / 3) % 1.0  # each Z rises, then starts again
+        z = size * (0.45 + 0.3 * k / 2)
+        x = corner[0] + size * (0.25 + 0.55 * k)
+        y = corner[1] - size * (0.2 + 1.6 * rise)
+        width = max(2, int(z / 7))
+        draw.line([(x, y), (x + z, y), (x, y + z), (x + z, y + z)], fill=ink, width=width,
+                  joint="curve")
 
 
 SYMBOLS = {Action.GO: "camera", Action.UNDO: "undo", Action.PLAY: "play",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 from .camera import FakeCamera
 from .config import StationSettings
 from .factory import make_flow
-from .flow import Action, Command, Flow, Screen
+from .flow import Action, Command, Events, Flow, Screen
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +51,15 @@ class _SceneClock:
         return self.now
 
 
-def shoot(settings: StationSettings, frames: int, *, publish: bool = True) -> Shot:
-    """Shoot one movie of `frames` frames with the fake camera, as a child would."""
+def shoot(settings: StationSettings, frames: int, *, publish: bool = True,
+          events: Events | None = None) -> Shot:
+    """Shoot one movie of `frames` frames with the fake camera, as a child would; its start
+    and finish are told to events (telemetry) like the kiosk's."""
     if frames < 1:
         raise ValueError("a movie needs at least one frame")
     clock = _SceneClock()
     camera = FakeCamera(settings.camera.size, settings.camera.preview_size, clock=clock)
-    flow: Flow = make_flow(settings)
+    flow: Flow = make_flow(settings, events=events)
     flow.handle(Action.GO)  # attract -> shooting
     _expect(flow, Screen.SHOOTING)
     for _ in range(frames):
@@ -79,6 +82,20 @@ def _expect(flow: Flow, screen: Screen) -> None:
     if flow.screen is not screen:
         detail = f": {flow.error}" if flow.error else ""
         raise RuntimeError(f"expected the {screen} screen, the station shows {flow.screen}{detail}")
+
+
+def wait_for_port(where: str, timeout: float) -> bool:
+    """Wait until a TCP port (`host:port`) accepts a connection; False after timeout."""
+    host, _, port = where.rpartition(":")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1):
+                return True
+        except (OSError, ValueError):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
 
 
 def wait_for_stop() -> None:

@@ -6,6 +6,12 @@ attract -> shooting (capture, delete, play, onion skin) -> finish (publish or no
 Any unexpected error: the "please call a helper" screen, which recovers.
 A movie's start and finish are told to `events` (telemetry), which must not block.
 
+An operator can hold the flow (out of order, or while the kiosk identifies itself):
+while held, every button is ignored and the clock stands still for the idle questions,
+so a movie in progress is neither asked about nor finished; when the last hold is
+released everything carries on where it stood. Out of order is kept in a small flag
+file in the outbox, so a restarted kiosk is still out of order.
+
 The flow decides; the kiosk does the slow work. `handle` may return a Command
 (capture a frame, play the movie); the kiosk carries it out and reports back
 with `captured` or `failed`. Time comes from an injected clock.
@@ -19,11 +25,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from moviepkg.atomic import unlink_durable, write_atomic
 from moviepkg.ids import movie_code
+from moviepkg.times import format_utc, utc_now
 from moviepkg.writer import PackageWriter, unfinished_packages
 
 log = logging.getLogger("stopmo.station.flow")
 Events = Callable[[str, str, str], None]  # (kind, package id, detail), never blocking
+OUT_OF_ORDER_FLAG = ".out-of-order"  # in the outbox (hidden: never taken for a package)
 
 
 class Action(StrEnum):
@@ -46,6 +55,11 @@ class Screen(StrEnum):
     FINISH = "finish"
     DONE = "done"
     HELP = "help"
+    OUT_OF_ORDER = "out-of-order"  # shown over whatever the flow was on; see Flow.hold
+
+
+# A child is at work on these screens with a movie in progress.
+SHOOTING_SCREENS = (Screen.SHOOTING, Screen.STILL_THERE, Screen.PLAYING, Screen.FINISH)
 
 
 class Command(StrEnum):
@@ -102,6 +116,9 @@ class Flow:
         self.last_code: str | None = None
         self.last_package: str | None = None
         self.error = ""
+        self.last_press: float | None = None  # the clock at the last button press
+        self.holds: set[str] = set()  # "out-of-order", "identify", "restart": see hold
+        self._held_at: float | None = None  # the clock when the first hold began
         self._back_from_play = Screen.SHOOTING
         self._since = self.clock()
 
@@ -134,12 +151,80 @@ class Flow:
         """Frames captured so far in the current movie."""
         return self.writer.frame_count if self.writer else 0
 
+    def _now(self) -> float:
+        """The clock, standing still while the flow is held."""
+        return self._held_at if self._held_at is not None else self.clock()
+
     def _go(self, screen: Screen) -> None:
+        """Show screen from now on (from the held moment, while held)."""
         self.screen = screen
-        self._since = self.clock()
+        self._since = self._now()
+
+    # --- holds: out of order, identify --------------------------------------------------
+
+    @property
+    def out_of_order(self) -> bool:
+        """Whether an operator took the kiosk out of order."""
+        return "out-of-order" in self.holds
+
+    @property
+    def shown(self) -> Screen:
+        """The screen to show: out of order over anything, else the flow's own."""
+        return Screen.OUT_OF_ORDER if self.out_of_order else self.screen
+
+    def shooting(self) -> bool:
+        """Whether a child is at work on a movie (out of order, nobody can be)."""
+        return (self.writer is not None and self.screen in SHOOTING_SCREENS
+                and not self.out_of_order)
+
+    def hold(self, reason: str) -> None:
+        """Stand still for reason: buttons ignored, timeouts frozen, the movie kept."""
+        if not self.holds:
+            self._held_at = self.clock()
+        self.holds.add(reason)
+
+    def release(self, reason: str) -> None:
+        """End one hold; with the last one, the clock runs on from where it stood."""
+        self.holds.discard(reason)
+        if not self.holds and self._held_at is not None:
+            self._since += self.clock() - self._held_at
+            self._held_at = None
+
+    @property
+    def out_of_order_flag(self) -> Path:
+        """The file that keeps 'out of order' across restarts."""
+        return self.outbox / OUT_OF_ORDER_FLAG
+
+    def set_out_of_order(self, on: bool, by: str = "") -> None:
+        """Take the kiosk out of order (kept on disk), or put it back in service."""
+        flag = self.out_of_order_flag
+        if on:
+            self.outbox.mkdir(parents=True, exist_ok=True)
+            write_atomic(flag, f"out of order since {format_utc(utc_now())} ({by})\n".encode())
+            self.hold("out-of-order")
+            log.info("out of order", extra={"by": by, "frames": self.frames})
+        else:
+            if flag.exists():
+                unlink_durable(flag)
+            self.release("out-of-order")
+            log.info("back in service", extra={"by": by, "frames": self.frames})
+
+    def recall_out_of_order(self) -> bool:
+        """At start: out of order again if the flag file says so."""
+        if self.out_of_order_flag.exists():
+            self.hold("out-of-order")
+            log.info("still out of order (%s)", self.out_of_order_flag)
+            return True
+        return False
+
+    # --- what a child does ----------------------------------------------------------------
 
     def handle(self, action: Action) -> Command | None:
         """React to a button; return slow work for the kiosk, if any."""
+        self.last_press = self.clock()
+        if self.holds:  # out of order, identifying: no button does anything
+            log.debug("button ignored while held: %s", ", ".join(sorted(self.holds)))
+            return None
         try:
             return self._handle(action)
         except Exception as exc:
@@ -208,7 +293,9 @@ class Flow:
             self._go(self._back_from_play)
 
     def tick(self) -> None:
-        """Let time pass: the idle questions and the screens that time out."""
+        """Let time pass: the idle questions and the screens that time out (not while held)."""
+        if self.holds:
+            return
         try:
             self._tick()
         except Exception as exc:
@@ -288,8 +375,8 @@ class Flow:
                    Screen.FINISH: self.timeouts.finish_choice,
                    Screen.DONE: self.timeouts.done}.get(self.screen)
         if timeout is not None:
-            left = max(0.0, timeout - (self.clock() - self._since))
-        return View(screen=self.screen, frames=self.frames, limit=self.frame_limit,
+            left = max(0.0, timeout - (self._now() - self._since))
+        return View(screen=self.shown, frames=self.frames, limit=self.frame_limit,
                     onion=self.onion, busy=self.busy,
                     code=self.last_code if self.screen is Screen.DONE else None,
                     package_id=self.writer.package_id if self.writer else self.last_package,

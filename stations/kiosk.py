@@ -5,10 +5,14 @@ drains; the camera captures on a worker thread and posts the frame back the same
 way. One PhotoImage is reused for every picture (pasting into it is fast; making
 a new one per frame is not). Each tick offers the kiosk's state to telemetry, which
 only compares it in memory: the loop never waits on MQTT.
+
+Commands from the console arrive on the reporter's thread; they hand their work to
+this thread with `call` (through the same queue) and wait for its answer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import signal
@@ -16,24 +20,35 @@ import threading
 import time
 import tkinter as tk
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image, ImageTk
 
+from moviepkg.commands import CommandRunner
 from moviepkg.notify import sd_notify
 
 from .buttons import Buttons, KeyboardButtons
 from .camera import Camera
-from .config import StationSettings
+from .commands import KioskCommands, answered_file
+from .config import StationError, StationSettings
 from .factory import make_buttons, make_camera, make_flow
 from .flow import Action, Command, Flow, Screen
 from .render import Renderer
+from .restart import after_ready
 from .telemetry import KioskReport, station_reporter
 from .thumbs import Thumbnails
 
 log = logging.getLogger("stopmo.station.ui")
 LIVE_FPS = 15  # the live view; the replay runs at the movie's fps (kiosk.fps)
+ANSWER_SECONDS = 5.0  # how long a command waits for the Tk loop to do its part
+CAPTURE_GRACE_SECONDS = 5.0  # a restart waits this long at most for a capture in flight
+T = TypeVar("T")
+
+
+class KioskNotAnswering(StationError):
+    """The Tk loop did not take a command's work in time (starting up, or stuck)."""
 
 
 def tick_period(screen: Screen, fps: int) -> float:
@@ -65,13 +80,18 @@ class Kiosk:
         self.label.pack(fill="both", expand=True)
         self.thumbs = Thumbnails(limit=max(flow.frame_limit, 1))
         self.inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.answer_seconds = ANSWER_SECONDS
+        self.camera_lock = threading.Lock()  # one capture at a time: a child's or a test's
+        self.identify_until: float | None = None  # time.monotonic() when "identify" ends
+        self.restart_requested = False  # the loop ended for a restart (see `restart`)
+        self._restart_at: float | None = None
         self._playing: list[Path] = []
         self._play_index = 0
         self._last_screen: Screen | None = None
         self._last_live = 0.0
         self._last_notify = 0.0
         self._due = 0.0
-        self._shown: set[Screen] = set()
+        self._shown: set[str] = set()
         self.frames_drawn = 0
         buttons.start(self.post)
         if isinstance(buttons, KeyboardButtons):
@@ -81,13 +101,53 @@ class Kiosk:
         """Any thread: a button was pressed."""
         self.inbox.put(("action", action))
 
+    def call(self, work: Callable[[], T], timeout: float | None = None) -> T:
+        """Any thread: run work on the Tk thread; return its result or raise its error.
+
+        KioskNotAnswering if the loop has not taken it within timeout (answer_seconds by
+        default); it then never runs.
+        """
+        timeout = self.answer_seconds if timeout is None else timeout
+        future: Future[T] = Future()
+        self.inbox.put(("call", (work, future)))
+        late = KioskNotAnswering(f"the kiosk did not answer within {timeout:g} s (it is "
+                                 "starting up, or its screen loop is stuck)")
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            if not future.done() and future.cancel():
+                raise late from None  # cancelled: the loop will skip it
+        try:  # done just now, or begun: its own outcome (it may hold something, e.g. a lock)
+            return future.result(timeout)
+        except TimeoutError:
+            if future.done():
+                raise  # the work's own error
+            raise late from None
+
+    def identify(self, seconds: float) -> None:
+        """Tk thread: show the station's number, flashing, for seconds; the flow waits."""
+        self.identify_until = time.monotonic() + seconds
+        self.flow.hold("identify")
+
+    @property
+    def identifying(self) -> bool:
+        """Whether the kiosk is showing its number."""
+        return self.identify_until is not None
+
+    def restart(self, delay: float) -> None:
+        """Tk thread: end the loop for a restart after delay (the answer goes out first)."""
+        self.flow.hold("restart")  # no press starts anything now
+        self._restart_at = time.monotonic() + delay
+
     def start(self) -> None:
-        """Resume a movie cut off by a crash, draw, and start the loop."""
+        """Resume a movie cut off by a crash (or a restart), draw, and start the loop."""
         if self.flow.resume():
             self.thumbs.rebuild(self.flow.frame_paths())
             self.camera.lock()
+        self.flow.recall_out_of_order()
         self._tick()
         sd_notify("READY=1")
+        after_ready()
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -95,6 +155,7 @@ class Kiosk:
         started = time.monotonic()
         try:
             self._drain()
+            self._timers()
             self.flow.tick()
             self._follow_screen()
             self._draw()
@@ -124,6 +185,21 @@ class Kiosk:
             log.exception("telemetry: could not build the kiosk's state")
             self.report = None
 
+    def _timers(self) -> None:
+        """End "identify" when its time is up; end the loop when a restart is due."""
+        now = time.monotonic()
+        if self.identify_until is not None and now >= self.identify_until:
+            self.identify_until = None
+            self.flow.release("identify")
+        due = self._restart_at
+        if due is not None and now >= due and (not self.flow.busy
+                                                or now >= due + CAPTURE_GRACE_SECONDS):
+            self._restart_at = None
+            self.restart_requested = True
+            log.info("the kiosk restarts (a command from the console)",
+                     extra={"frames": self.flow.frames})
+            self.root.quit()
+
     def period(self) -> float:
         """Seconds between ticks now."""
         return tick_period(self.flow.screen, self.flow.fps)
@@ -147,6 +223,13 @@ class Kiosk:
                     self.report.camera_failed()
                 self.flow.busy = False
                 self.flow.fail(item)
+            elif kind == "call":
+                work, future = item
+                if future.set_running_or_notify_cancel():  # False: its caller gave up
+                    try:
+                        future.set_result(work())
+                    except BaseException as exc:  # the caller reads it; the loop goes on
+                        future.set_exception(exc)
 
     def _act(self, action: Action) -> None:
         before = self.flow.frames
@@ -161,7 +244,9 @@ class Kiosk:
 
     def _capture(self) -> None:
         try:
-            self.inbox.put(("frame", self.camera.capture()))
+            with self.camera_lock:
+                jpeg = self.camera.capture()
+            self.inbox.put(("frame", jpeg))
         except Exception as exc:
             self.inbox.put(("camera-failed", exc))
 
@@ -190,7 +275,10 @@ class Kiosk:
         self._play_index += 1
         return image
 
-    def _draw(self) -> None:
+    def _picture(self) -> tuple[str, Image.Image]:
+        """The screen's name and its picture now."""
+        if self.identifying:
+            return "identify", self.renderer.identify(self.flow.station_id, time.monotonic())
         view = self.flow.view()
         live = played = None
         if view.screen is Screen.SHOOTING:
@@ -202,12 +290,17 @@ class Kiosk:
                 live = self.camera.preview() if view.screen is Screen.SHOOTING else None
         picture = self.renderer.draw(view, time.monotonic(), live=live, onion=self.thumbs.last,
                                      played=played)
+        return view.screen.value, picture
+
+    def _draw(self) -> None:
+        """Show the picture of now (and save the first of each screen when asked)."""
+        name, picture = self._picture()
         self.photo.paste(picture)
         self.frames_drawn += 1
-        if self.screenshots is not None and view.screen not in self._shown:
-            self._shown.add(view.screen)
+        if self.screenshots is not None and name not in self._shown:
+            self._shown.add(name)
             self.screenshots.mkdir(parents=True, exist_ok=True)
-            picture.save(self.screenshots / f"{view.screen.value}.png")
+            picture.save(self.screenshots / f"{name}.png")
 
     def close(self) -> None:
         """Release the camera and the buttons."""
@@ -215,8 +308,9 @@ class Kiosk:
         self.camera.close()
 
 
-def run(make: Callable[[tk.Tk], Kiosk]) -> None:
-    """Open the window, build the kiosk in it, and run until the window closes."""
+def run(make: Callable[[tk.Tk], Kiosk]) -> Kiosk:
+    """Open the window, build the kiosk in it, and run until the window closes (or the
+    kiosk ends its loop for a restart); return the kiosk, its devices closed."""
     root = tk.Tk()
     if threading.current_thread() is threading.main_thread():
         # systemd's stop ends the loop, so whatever follows it (telemetry's "offline") runs.
@@ -227,23 +321,34 @@ def run(make: Callable[[tk.Tk], Kiosk]) -> None:
         root.mainloop()
     finally:
         kiosk.close()
+        with contextlib.suppress(tk.TclError):  # closed by its window manager already
+            root.destroy()
+    return kiosk
 
 
-def run_kiosk(settings: StationSettings) -> None:
-    """Open the window and run until it is closed (systemd restarts it if it freezes)."""
+def run_kiosk(settings: StationSettings) -> bool:
+    """Open the window and run until it is closed (systemd restarts it if it freezes);
+    tell whether a command asked for a restart (the caller starts the kiosk again)."""
     camera = make_camera(settings)
     buttons = make_buttons(settings)
-    reporter = station_reporter(settings, "kiosk")
+    commands = KioskCommands()
+    runner = CommandRunner(commands.handlers(), answered_file(settings.paths.outbox, "kiosk"))
+    reporter = station_reporter(settings, "kiosk", commands=runner.handle)
 
     def make(root: tk.Tk) -> Kiosk:
+        """The kiosk in root, reachable by the commands."""
         size = None if settings.kiosk.fullscreen else settings.kiosk.window_size
-        return Kiosk(root, make_flow(settings, events=reporter.event), camera, buttons,
-                     settings.kiosk.website_url, size=size,
-                     fullscreen=settings.kiosk.fullscreen, report=KioskReport(reporter))
+        kiosk = Kiosk(root, make_flow(settings, events=reporter.event), camera, buttons,
+                      settings.kiosk.website_url, size=size,
+                      fullscreen=settings.kiosk.fullscreen, report=KioskReport(reporter))
+        commands.attach(kiosk)
+        return kiosk
 
     log.info("kiosk starting", extra={"camera": settings.camera.kind,
                                       "buttons": settings.buttons.kind})
     try:
-        run(make)
+        kiosk = run(make)
     finally:
-        reporter.stop()
+        commands.detach()
+        reporter.stop()  # says offline, after any answer still on its way
+    return kiosk.restart_requested

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 import qrcode
 from PIL import Image, ImageDraw
 
-from .art import BACKGROUND, COLOURS, INK, SYMBOLS, button, font, pulse
+from .art import BACKGROUND, COLOURS, INK, SYMBOLS, button, font, pulse, zeds
 from .flow import Action, Screen, View
 
 ONION_ALPHA = 0.35
+# "Identify": two bright colours swapped four times a second (two flashes a second,
+# under the three a second that can trouble people with photosensitive epilepsy).
+IDENTIFY_COLOURS = ((255, 214, 0), (0, 200, 255))
+IDENTIFY_SWAPS_PER_SECOND = 4
+ASLEEP = (112, 120, 190)  # the out-of-order camera: a night colour, calm
+MENDING = (230, 120, 60)
 # Which buttons are lit on each screen (the others are dimmed).
 LIT: dict[Screen, tuple[Action, ...]] = {
     Screen.ATTRACT: (Action.GO,),
@@ -18,7 +26,14 @@ LIT: dict[Screen, tuple[Action, ...]] = {
     Screen.FINISH: (Action.GO, Action.UNDO, Action.PLAY),
     Screen.DONE: tuple(Action),
     Screen.HELP: (),
+    Screen.OUT_OF_ORDER: (),
 }
+
+
+def station_number(station_id: str) -> str:
+    """What a helper looks for: the number of `st-3`, or the whole id if it has none."""
+    found = re.search(r"(\d+)$", station_id)
+    return (found.group(1).lstrip("0") or "0") if found else station_id
 
 
 def fit(image: Image.Image, box: tuple[int, int]) -> Image.Image:
@@ -111,7 +126,40 @@ class Renderer:
             draw = ImageDraw.Draw(image)
             draw.text((self.stage[0] // 2, int(self.stage[1] * 0.9)), "Please call a helper",
                       font=font(int(self.stage[1] * 0.07)), fill=INK, anchor="mm")
+        elif screen is Screen.OUT_OF_ORDER:
+            self._out_of_order(image, t)
         self._bar(image, view, t)
+        return image
+
+    def _out_of_order(self, image: Image.Image, t: float) -> None:
+        """A sleeping camera with Zs rising, and the tools that mend it: no words needed."""
+        w, h = self.stage
+        size = int(min(self.stage) * 0.5 * 1.6) // 16 * 16
+        left, top = (w - size) // 2, (h - size) // 2
+        image.paste(button("asleep", ASLEEP, size), (left, top), button("asleep", ASLEEP, size))
+        zeds(ImageDraw.Draw(image), (left + size * 0.88, top + size * 0.3), size * 0.22, t,
+             INK)
+        tools = int(size * 0.34) // 16 * 16
+        icon = button("tools", MENDING, tools)
+        image.paste(icon, (left + size - tools // 3, top + size - tools * 2 // 3), icon)
+
+    def identify(self, station_id: str, t: float) -> Image.Image:
+        """The whole screen, flashing, with the station's number huge: find it in the hall."""
+        w, h = self.size
+        phase = int(t * IDENTIFY_SWAPS_PER_SECOND) % 2
+        image = Image.new("RGB", self.size, IDENTIFY_COLOURS[phase])
+        draw = ImageDraw.Draw(image)
+        ink = (20, 20, 40)
+        number = station_number(station_id)
+        size = int(h * 0.72)
+        while size > 20 and draw.textlength(number, font=font(size)) > w * 0.9:
+            size = int(size * 0.85)
+        draw.text((w // 2, int(h * 0.44)), number, font=font(size), fill=ink, anchor="mm")
+        if number != station_id:
+            draw.text((w // 2, int(h * 0.9)), station_id, font=font(int(h * 0.08)), fill=ink,
+                      anchor="mm")
+        edge = max(8, h // 30)  # a frame in the other colour: it flashes at the edges too
+        draw.rectangle((0, 0, w - 1, h - 1), outline=IDENTIFY_COLOURS[1 - phase], width=edge)
         return image
 
     def _big(self, image: Image.Image, kind: str, colour: tuple[int, int, int],

@@ -4,6 +4,10 @@ A cycle validates each finished package, sends it (`delivery.Remote`), and only 
 the processor's verified answer moves it to `sent/`; then it sends the heartbeat and
 prunes `sent/`. Link failures end the cycle and back off exponentially with jitter; a
 package the processor refuses waits in the outbox and does not hold up the others.
+
+The console's `deliver-now` (on the reporter's thread) asks for a cycle: the agent
+stops waiting (between cycles or in a backoff), runs one with every package tried,
+refused ones too, and the command is answered with what that cycle did.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moviepkg.backoff import Backoff
+from moviepkg.commands import Command, Refused
 from moviepkg.errors import IncompletePackage, PackageError
 from moviepkg.ids import split_package_id
 from moviepkg.locks import lock_holder, try_lock
@@ -38,6 +43,7 @@ from .telemetry import sync_fields
 
 log = logging.getLogger("stopmo.station")
 LOCK_NAME = ".sync.lock"
+DELIVER_NOW_SECONDS = 600.0  # a deliver-now waits this long at most for its cycle
 
 
 def watchdog_interval() -> float | None:
@@ -68,8 +74,30 @@ class CycleResult:
 
     delivered: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # why each was refused
     error: LinkError | None = None
     stopped: bool = False
+
+    def summary(self) -> str:
+        """What the cycle did, in an operator's words; LinkError if the link failed."""
+        said = [f"{len(self.delivered)} movie{'' if len(self.delivered) == 1 else 's'} "
+                "delivered"] if self.delivered else []
+        if self.refused:
+            said.append(f"{len(self.refused)} refused, kept in the outbox "
+                        f"({'; '.join(self.reasons)})")
+        if self.error is not None:
+            before = ", ".join(said)
+            raise LinkError(self.error.kind, f"{before}, then: {self.error}" if before
+                            else str(self.error))
+        return ", ".join(said) or "nothing was waiting"
+
+
+@dataclass(slots=True)
+class Asked:
+    """A deliver-now waiting for the cycle that serves it."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    result: CycleResult | None = None
 
 
 class Agent:
@@ -81,6 +109,10 @@ class Agent:
         self.settings = settings
         self.reporter = reporter or NullReporter()  # set by whoever holds the agent lock
         self.stopping = threading.Event()
+        self.wake = threading.Event()  # stop waiting: deliver-now, or stop
+        self._asked: list[Asked] = []
+        self._asked_lock = threading.Lock()
+        self._ended = False  # run_once or run_forever returned: nobody serves an ask
         self.outbox = outbox or Outbox(settings.paths.outbox, settings.paths.sent)
         self.watchdog = watchdog_interval()
         self._last_ping = 0.0
@@ -96,6 +128,44 @@ class Agent:
     def stop(self) -> None:
         """Finish soon: a running transfer is cut and resumes next time."""
         self.stopping.set()
+        self.wake.set()
+
+    def deliver_now(self, command: Command) -> str:
+        """The `deliver-now` command (reporter's thread): a cycle now; what it did."""
+        asked = Asked()
+        with self._asked_lock:
+            if self.stopping.is_set() or self._ended:
+                raise Refused("the sync agent is stopping")
+            self._asked.append(asked)
+        self.wake.set()
+        log.info("deliver now, asked by %s", command.sender)
+        if not asked.done.wait(DELIVER_NOW_SECONDS):
+            raise TimeoutError(f"no cycle ended within {DELIVER_NOW_SECONDS:.0f} s "
+                               "(a long transfer?); the agent goes on")
+        if asked.result is None or asked.result.stopped:
+            raise Refused("the sync agent stopped before it could deliver; it delivers "
+                          "when it starts again")
+        return asked.result.summary()
+
+    def _take_asked(self) -> list[Asked]:
+        """The deliver-nows waiting now (this cycle serves them)."""
+        if not self.stopping.is_set():
+            self.wake.clear()  # before taking: a later ask wakes the next wait again
+        with self._asked_lock:
+            asked, self._asked = self._asked, []
+        return asked
+
+    def _answer(self, asked: list[Asked], result: CycleResult | None) -> None:
+        """Tell the waiting deliver-nows what their cycle did (None: there was none)."""
+        for one in asked:
+            one.result = result
+            one.done.set()
+
+    def _end(self) -> None:
+        """The agent returns: answer whoever still waits (it will not deliver now)."""
+        with self._asked_lock:
+            self._ended = True
+        self._answer(self._take_asked(), None)
 
     def tick(self) -> None:
         """Tell systemd's watchdog we are alive, twice per WatchdogSec (else a no-op)."""
@@ -107,6 +177,20 @@ class Agent:
 
     def cycle(self) -> CycleResult:
         """Deliver what is finished, send the heartbeat, prune sent/."""
+        asked = self._take_asked()
+        if asked:  # an operator asks: refused packages get another try too
+            self.held.clear()
+        try:
+            result = self._cycle()
+        except BaseException as exc:
+            self._answer(asked, CycleResult(error=LinkError(
+                "internal", f"the cycle failed: {type(exc).__name__}: {exc}")))
+            raise
+        self._answer(asked, result)
+        return result
+
+    def _cycle(self) -> CycleResult:
+        """One cycle's work (see `cycle`)."""
         result = CycleResult()
         now = time.monotonic()
         finished = self.outbox.finished()
@@ -123,6 +207,7 @@ class Agent:
                 except PackageRefused as exc:
                     self._hold(package.name, str(exc))
                     result.refused.append(package.name)
+                    result.reasons.append(f"{package.name}: {exc}")
                 except LinkError as exc:
                     result.error = exc
                     break
@@ -190,6 +275,13 @@ class Agent:
 
     def run_once(self) -> bool:
         """Cycle until nothing is left to send or `attempts` cycles failed; tell if all went."""
+        try:
+            return self._run_once()
+        finally:
+            self._end()
+
+    def _run_once(self) -> bool:
+        """run_once's loop."""
         failures = 0
         while True:
             result = self.cycle()
@@ -213,13 +305,23 @@ class Agent:
             delay = self.backoff.next_delay()
             log.warning("%s; retrying in %.1f s", result.error, delay,
                         extra={"retry_in": round(delay, 2), "kind": result.error.kind})
-            if self.stopping.wait(delay):
+            self._wait(delay, watch=False)
+            if self.stopping.is_set():
                 return False
 
     def run_forever(self) -> None:
         """Cycle until stopped: every interval, sooner when a package is finished."""
         sd_notify("READY=1")
         log.info("sync agent started for %s", self.settings.station_id)
+        try:
+            self._forever()
+        finally:
+            self._end()
+        sd_notify("STOPPING=1")
+        log.info("sync agent stopped")
+
+    def _forever(self) -> None:
+        """run_forever's loop."""
         while not self.stopping.is_set():
             try:
                 result = self.cycle()
@@ -234,16 +336,15 @@ class Agent:
             else:
                 self.backoff.reset()
                 self._wait(self.settings.delivery.interval_seconds, watch=True)
-        sd_notify("STOPPING=1")
-        log.info("sync agent stopped")
 
     def _wait(self, seconds: float, watch: bool) -> None:
-        """Sleep, feeding the watchdog; with watch, wake when a new package is finished."""
+        """Sleep, feeding the watchdog; with watch, wake when a new package is finished;
+        always wake for a stop or a deliver-now."""
         deadline = time.monotonic() + seconds
         next_scan = time.monotonic() + self.settings.delivery.scan_seconds
         while (left := deadline - time.monotonic()) > 0:
             step = min(self.watchdog or 1.0, left, max(0.01, next_scan - time.monotonic()))
-            if self.stopping.wait(step):
+            if self.wake.wait(step) or self.stopping.is_set():
                 return
             self.tick()
             if watch and time.monotonic() >= next_scan:

@@ -25,7 +25,8 @@ from .outbox import Outbox
 # The contract's screens (moviepkg.telemetry.SCREENS): "still there?" is still shooting.
 SCREENS = {Screen.ATTRACT: "attract", Screen.SHOOTING: "shooting",
            Screen.STILL_THERE: "shooting", Screen.PLAYING: "playing",
-           Screen.FINISH: "finish", Screen.DONE: "done", Screen.HELP: "helper"}
+           Screen.FINISH: "finish", Screen.DONE: "done", Screen.HELP: "helper",
+           Screen.OUT_OF_ORDER: "out_of_order"}
 
 
 def station_reporter(settings: StationSettings, program: str, **options: Any) -> BaseReporter:
@@ -53,11 +54,12 @@ class KioskReport:
 
     def fields(self, flow: Flow) -> dict[str, Any]:
         """The kiosk state's fields (moviepkg.telemetry.STATE_FIELDS["kiosk"])."""
-        return {"screen": SCREENS[flow.screen], "frames": flow.frames,
+        return {"screen": SCREENS[flow.shown], "frames": flow.frames,
                 "last_capture_at": format_utc(self.last_capture_at)
                 if self.last_capture_at else None,
                 "camera_ok": self.camera_ok, "last_error": flow.error or None,
-                "version": self.version}
+                "version": self.version, "out_of_order": flow.out_of_order,
+                "identify": "identify" in flow.holds}
 
     def tick(self, flow: Flow) -> None:
         """Offer the state (cheap: the reporter sends only what changed)."""
@@ -85,15 +87,17 @@ def sync_fields(outbox: Outbox, last_delivery_at: datetime | None, bytes_sent: i
 
 @contextlib.contextmanager
 def sync_reporting(settings: StationSettings, sample: Callable[[], Mapping[str, Any]],
+                   commands: Callable[[bytes], bytes | None] | None = None,
                    **options: Any) -> Iterator[BaseReporter]:
-    """Report the sync agent (sampled by sample) and the box's `system` state while inside.
+    """Report the sync agent (sampled by sample) and the box's `system` state while inside;
+    the sync reporter takes the sync agent's commands (a CommandRunner's `handle`).
 
     The sync agent reports the box because it runs even when the kiosk crash-loops. Open
     it only while holding the agent lock: a second agent with the same client ids would
     push the first one off the broker.
     """
     outbox = settings.paths.outbox
-    sync = station_reporter(settings, "sync", sample=sample, **options)
+    sync = station_reporter(settings, "sync", sample=sample, commands=commands, **options)
     system = station_reporter(settings, "system", sample=lambda: system_state(outbox),
                               **options)
     try:
