@@ -1,4 +1,4 @@
-"""`python -m processor process|run|status|retry|reindex|screen|receive`."""
+"""`python -m processor process|run|status|retry|reindex|unpublish|screen|receive`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -15,8 +15,9 @@ from typing import IO
 from zoneinfo import ZoneInfo
 
 from moviepkg.environment import Environment
+from moviepkg.ids import is_package_id
 from moviepkg.locks import try_lock
-from moviepkg.logs import setup_logging
+from moviepkg.logs import package_context, setup_logging
 from moviepkg.settings import add_program_arguments
 
 from . import receiver, report
@@ -30,6 +31,7 @@ from .screen import FakeScreen, NullScreen, Screen
 from .state import FINAL
 from .storage import open_store
 from .store import StoreError
+from .takedown import AmbiguousCode, NoSuchMovie, reload_through_daemon, take_down
 from .telemetry import ProcessorTelemetry
 from .titlecard import FontSet, FontsMissing
 
@@ -58,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     retry = sub.add_parser("retry", help="let a failed package try again")
     retry.add_argument("package_id")
     sub.add_parser("reindex", help="rebuild movies/index.json from the published records")
+    unpublish = sub.add_parser("unpublish", help="take a movie down at a family's request: "
+                               "off the website, the store and (unless kept) the big screen "
+                               "(exit 0 done or done already, 5 no such movie)")
+    unpublish.add_argument("movie", metavar="CODE_OR_ID", help="the movie's code (as the "
+                           "station showed it) or its package id")
+    unpublish.add_argument("--keep-on-screen", action="store_true",
+                           help="keep it in the big screen's loop (the hall only)")
+    unpublish.add_argument("--by", help="who asks (default: your user name)")
     screen = sub.add_parser("screen", help="the big screen: ask the running daemon, or start mpv")
     screen_sub = screen.add_subparsers(dest="screen_command", required=True)
     screen_sub.add_parser("status", help="what plays, the loop, the connection to mpv")
@@ -153,7 +163,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
                         progress=telemetry.progress(progress) if telemetry else progress,
                         events=telemetry.event if telemetry else no_events)
     try:
-        return _run(args, pipeline, env, telemetry)
+        with package_context(_package_named(args)):  # its id on every line, errors too
+            return _run(args, pipeline, env, telemetry)
     except StoreError as exc:
         log.error("store: %s", exc, exc_info=args.debug)
         return ExitStatus.FAILURE
@@ -165,6 +176,14 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             raise
         log.error("%s: %s", type(exc).__name__, exc)
         return ExitStatus.FAILURE
+
+
+def _package_named(args: argparse.Namespace) -> str | None:
+    """The package a command is about, when its command line names one."""
+    if args.command == "process":
+        return str(args.package.name)
+    named = getattr(args, "package_id", None) or getattr(args, "movie", None)
+    return named if isinstance(named, str) and is_package_id(named) else None
 
 
 def _screen(args: argparse.Namespace, settings: Settings, env: Environment) -> int:
@@ -220,6 +239,31 @@ def _status(pipeline: Pipeline, as_json: bool, env: Environment) -> int:
     return ExitStatus.OK
 
 
+def operator_name(environ: Mapping[str, str]) -> str:
+    """Who runs this command: the user behind sudo, else the login's user name."""
+    for name in ("SUDO_USER", "USER", "LOGNAME"):
+        if environ.get(name):
+            return environ[name]
+    return "operator"
+
+
+def _unpublish(args: argparse.Namespace, pipeline: Pipeline, env: Environment) -> int:
+    by = (args.by or operator_name(env.env)).strip()[:64] or "operator"
+    try:
+        done = take_down(pipeline, args.movie, by, keep_on_screen=args.keep_on_screen,
+                         reload_screen=reload_through_daemon(pipeline))
+    except (NoSuchMovie, AmbiguousCode) as exc:
+        env.complain(f"unpublish: {exc}")
+        return ExitStatus.INVALID
+    except StoreError as exc:
+        env.complain(f"unpublish: the store failed ({exc}); if the movie was found it is "
+                     f"marked taken down and never published again, but it may still be on "
+                     f"the website: run the same command again once the store answers")
+        return ExitStatus.FAILURE
+    env.say(done.describe(ZoneInfo(pipeline.settings.timezone)))
+    return ExitStatus.OK
+
+
 def _run(args: argparse.Namespace, pipeline: Pipeline, env: Environment,
          telemetry: ProcessorTelemetry | None = None) -> int:
     if args.command == "process":
@@ -240,6 +284,8 @@ def _run(args: argparse.Namespace, pipeline: Pipeline, env: Environment,
         return ExitStatus.OK
     if args.command == "status":
         return _status(pipeline, args.json, env)
+    if args.command == "unpublish":
+        return _unpublish(args, pipeline, env)
     if args.command == "retry":
         pipeline.retry(args.package_id)
         outcome = pipeline.advance(args.package_id)

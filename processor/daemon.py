@@ -24,13 +24,15 @@ from watchdog.observers import Observer
 from moviepkg.locks import try_lock
 from moviepkg.notify import sd_notify
 
+from .commands import Commands
 from .errors import DaemonRunning
 from .pipeline import Outcome, Pipeline
 from .screen.control import ControlServer
-from .state import PackageState
+from .state import FINAL, PackageState
 from .telemetry import ProcessorTelemetry
 
 log = logging.getLogger("stopmo.processor.daemon")
+BUSY_SECONDS = 1.0  # a package whose lock another process holds is looked at again then
 
 
 class _InboxHandler(FileSystemEventHandler):
@@ -77,12 +79,29 @@ class Daemon:
         self._queued: set[str] = set()
         self._running: dict[str, Future[Outcome]] = {}
         self._retry_at: dict[str, float] = {}
+        self._accepted: list[str] = []  # packages an operator let try again (any thread)
         self.dispatched: deque[str] = deque(maxlen=1000)  # recent starts, oldest first
 
     def stop(self) -> None:
         """Ask the loop to finish what runs and return."""
         self._stop.set()
         self._wake.set()
+
+    def accept(self, package_id: str) -> None:
+        """Take a package into the encode queue now, skipping any backoff (any thread)."""
+        with self._lock:
+            self._accepted.append(package_id)
+        self._wake.set()
+
+    def _take_accepted(self) -> None:
+        with self._lock:
+            accepted, self._accepted = self._accepted, []
+        for package_id in accepted:
+            self._retry_at.pop(package_id, None)
+            state = self.pipeline.states.load(package_id)
+            if state is not None:
+                log.info("queued again by an operator", extra={"package_id": package_id})
+                self._enqueue(state)
 
     def _enqueue(self, state: PackageState) -> None:
         if state.package_id not in self._queued and state.package_id not in self._running:
@@ -110,20 +129,23 @@ class Daemon:
             try:
                 outcome, state = self.pipeline.receive(entry)
             except Exception:  # one bad entry must not stop the daemon
-                log.exception("could not take %s; will look again", name)
+                log.exception("could not take %s; will look again", name,
+                              extra={"package_id": name})
                 continue
-            log.debug("took %s: %s", name, outcome or "received")
+            log.debug("took %s: %s", name, outcome or "received", extra={"package_id": name})
             if outcome is None and state is not None:
                 self._enqueue(state)
 
     def _dispatch(self, pool: ThreadPoolExecutor) -> None:
+        self._take_accepted()
         for package_id, future in list(self._running.items()):
             if future.done():
                 del self._running[package_id]
                 error = future.exception()
                 outcome = future.result() if error is None else Outcome.RETRY
                 if error is not None:  # outside any step: count it, never spin on it
-                    log.error("failed while processing %s: %s", package_id, error)
+                    log.error("failed while processing %s: %s", package_id, error,
+                              extra={"package_id": package_id})
                     state = self.pipeline.states.load(package_id)
                     # Given up (FAILED) or not: never re-enqueue before the backoff is over.
                     outcome = self.pipeline.failed(state, error) if state is not None \
@@ -132,6 +154,11 @@ class Daemon:
                     state = self.pipeline.states.load(package_id)
                     if state is not None:
                         self._retry_at[package_id] = state.next_attempt_at
+                elif outcome is Outcome.DUPLICATE:  # its lock was busy (a take-down, a
+                    state = self.pipeline.states.load(package_id)  # shell): look again
+                    if state is not None and state.step not in FINAL and not state.gave_up \
+                            and not state.waiting_to_publish:
+                        self._retry_at[package_id] = self.pipeline.clock() + BUSY_SECONDS
         now = self.pipeline.clock()
         for package_id, when in list(self._retry_at.items()):
             if when <= now:
@@ -156,8 +183,8 @@ class Daemon:
             self._run()
 
     def _run(self) -> None:
-        if self.telemetry is not None:
-            self.telemetry.open(self.pipeline)
+        if self.telemetry is not None:  # it answers the operators' commands too
+            self.telemetry.open(self.pipeline, Commands(self.pipeline, self.accept))
         try:
             self._watch()
         finally:

@@ -38,18 +38,19 @@ def stored_records(store: Store) -> list[MovieRecord]:
         try:
             record = parse_record(data)
         except RecordError as exc:
-            log.warning("skipping the unreadable record %s: %s", key, exc, extra={"key": key})
+            log.warning("skipping the unreadable record %s: %s", key, exc,
+                        extra={"key": key, "package_id": name.removesuffix(".json")})
             continue
         if record_key(record.id) != key:
             log.warning("skipping the record %s: it describes %s", key, record.id,
-                        extra={"key": key})
+                        extra={"key": key, "package_id": name.removesuffix(".json")})
             continue
         records.append(record)
     return records
 
 
-def _indexed_records(store: Store) -> list[MovieRecord]:
-    data = store.get_bytes(INDEX_KEY)
+def _indexed_records(store: Store, data: bytes | None) -> list[MovieRecord]:
+    """The records listed in the index's bytes (or every record, when it has none)."""
     if data is None:
         log.info("%s is missing: rebuilding it from the records", INDEX_KEY)
         return stored_records(store)
@@ -74,10 +75,31 @@ def update_index(store: Store, record: MovieRecord, now: datetime, lock_path: Pa
     machines writing to the same bucket are not excluded.
     """
     with exclusive(lock_path):
-        index = _write_index(store, [*_indexed_records(store), record], now)
+        listed = _indexed_records(store, store.get_bytes(INDEX_KEY))
+        index = _write_index(store, [*listed, record], now)
     log.info("index updated: %d public movies", len(index.movies),
              extra={"package_id": record.id})
     return index
+
+
+def remove_from_index(store: Store, package_id: str, now: datetime,
+                      lock_path: Path) -> bool:
+    """Drop package_id's entry from movies/index.json; return whether it was there.
+
+    Under the same lock as update_index. An index that is missing or unreadable, and
+    lists it through the records, is rebuilt from the records without it (delete the
+    record first, so it cannot return).
+    """
+    with exclusive(lock_path):
+        data = store.get_bytes(INDEX_KEY)
+        records = _indexed_records(store, data)
+        kept = [record for record in records if record.id != package_id]
+        if len(kept) == len(records):
+            return False  # not listed: nothing to write
+        index = _write_index(store, kept, now)
+    log.info("removed from the index: %d public movies", len(index.movies),
+             extra={"package_id": package_id})
+    return True
 
 
 def rebuild_index(store: Store, now: datetime, *, lock_path: Path | None = None) -> MovieIndex:

@@ -13,9 +13,7 @@ twice publishes nothing twice. failures.py decides what is the package's fault
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import os
 import random
 import shutil
 import threading
@@ -27,7 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from moviepkg.atomic import fsync_dir, fsync_file, write_atomic
+from moviepkg.atomic import unlink_durable, write_atomic
 from moviepkg.backoff import backoff_delay
 from moviepkg.errors import IncompletePackage, PackageError
 from moviepkg.ids import is_package_id
@@ -39,6 +37,7 @@ from moviepkg.record import MovieRecord, parse_record
 from .config import Settings
 from .encode import EncodeJob, Progress, encode
 from .failures import is_permanent
+from .files import free_name, move_or_copy
 from .poster import save_poster
 from .publishing import Events, PublishQueue, no_events
 from .screen import Screen, ScreenMovie
@@ -122,7 +121,7 @@ class Pipeline:
             target = self.packages_dir / name
             if target.exists():  # taken before a crash, state not yet written: redo
                 shutil.rmtree(target)
-            _move_or_copy(entry, target, keep)
+            move_or_copy(entry, target, keep)
             # A rename keeps the very files just validated; a copy is checked again.
             moved = not keep and (self.packages_dir / name).stat().st_ino == inode
             state = PackageState(package_id=name, step=Step.VALIDATED if moved else Step.RECEIVED,
@@ -141,20 +140,20 @@ class Pipeline:
             log.warning("already %s: ignored", known.status)
             return
         stamp = datetime.now(UTC).strftime("%Y%m%dt%H%M%Sz")
-        target = _free_name(self.duplicates_dir / f"{entry.name}-{stamp}")
-        _move_or_copy(entry, target, keep=False)
+        target = free_name(self.duplicates_dir / f"{entry.name}-{stamp}")
+        move_or_copy(entry, target, keep=False)
         log.warning("arrived again while %s: ignored, kept in %s", known.status, target)
 
     def quarantine(self, entry: Path, reason: str, keep: bool = False) -> Path | None:
         """Move (or copy) entry into the quarantine folder with a REASON file."""
         target: Path | None = None
         if entry.exists() or entry.is_symlink():
-            target = _free_name(self.settings.quarantine_dir / entry.name)
+            target = free_name(self.settings.quarantine_dir / entry.name)
             if entry.is_dir() and not entry.is_symlink():
-                _move_or_copy(entry, target, keep)
+                move_or_copy(entry, target, keep)
             else:
                 target.mkdir()
-                _move_or_copy(entry, target / entry.name, keep)
+                move_or_copy(entry, target / entry.name, keep)
             write_atomic(target / "REASON", (reason + "\n").encode("utf-8"))
         if is_package_id(entry.name):
             state = self.states.load(entry.name) or PackageState(entry.name, Step.QUARANTINED)
@@ -233,7 +232,7 @@ class Pipeline:
                     return Outcome.WAITING
             log.info("done in %.1f s", sum(state.durations.values()),
                      extra={"durations": state.durations})
-            return Outcome.PUBLISHED if state.publish else Outcome.SHOWN
+            return Outcome.PUBLISHED if state.publish and not state.taken_down else Outcome.SHOWN
 
     def failed(self, state: PackageState, exc: BaseException) -> Outcome:
         """Count a failed attempt: retry after a backoff, or give up after max_attempts."""
@@ -242,7 +241,8 @@ class Pipeline:
         if state.attempts >= self.settings.max_attempts:
             state.gave_up = True
             self.states.save(state, self.clock())
-            log.error("failed %d times, giving up: %s", state.attempts, state.last_error)
+            log.error("failed %d times, giving up: %s", state.attempts, state.last_error,
+                      extra={"package_id": state.package_id})
             self.events("failed", state.package_id, state.last_error)
             return Outcome.FAILED
         delay = backoff_delay(state.attempts, self.settings.retry_base_seconds,
@@ -250,7 +250,8 @@ class Pipeline:
         state.next_attempt_at = self.clock() + delay
         self.states.save(state, self.clock())
         log.warning("step after %s failed (attempt %d), retry in %.0f s: %s", state.step,
-                    state.attempts, delay, state.last_error)
+                    state.attempts, delay, state.last_error,
+                    extra={"package_id": state.package_id})
         return Outcome.RETRY
 
     def _package(self, package_id: str) -> Package:
@@ -297,11 +298,12 @@ class Pipeline:
                                      title=record.title, public=state.publish))
         if state.step is Step.PUBLISHED:  # an older daemon published it already
             state.step = Step.DONE
-        elif state.publish:
+        elif state.publish and not state.taken_down:
             state.step = Step.SHOWN
             state.waiting_since = self.clock()
         else:
-            log.info("NOPUBLISH: on the big screen, never published")
+            log.info("%s: on the big screen, never published",
+                     "taken down" if state.taken_down else "NOPUBLISH")
             state.step = Step.DONE
 
     def clean_up(self) -> None:
@@ -334,59 +336,18 @@ class Pipeline:
             raise KeyError(package_id)
         state.gave_up, state.attempts, state.next_attempt_at = False, 0, 0.0
         self.states.save(state, self.clock())
+        log.info("tries again now (%s)", state.status, extra={"package_id": package_id})
         if state.waiting_to_publish:
             self.publisher.add(state)
         return state
 
-
-def _free_name(path: Path) -> Path:
-    candidate, n = path, 1
-    while candidate.exists() or candidate.is_symlink():
-        n += 1
-        candidate = path.with_name(f"{path.name}-{n}")
-    return candidate
-
-
-def _copy(source: Path, target: Path) -> None:
-    """Copy a folder or a single entry, durably (links stay links, special files are skipped)."""
-    if source.is_dir() and not source.is_symlink():
-        shutil.copytree(source, target, symlinks=True, ignore_dangling_symlinks=True,
-                        copy_function=_copy_regular)
-        for folder, _, files in os.walk(target):
-            for name in files:
-                _fsync_file(Path(folder, name))
-            fsync_dir(Path(folder))
-    elif source.is_symlink():
-        os.symlink(os.readlink(source), target)
-    else:
-        _copy_regular(str(source), str(target))
-        _fsync_file(target)
-
-
-def _copy_regular(source: str, target: str) -> None:
-    if not os.path.islink(source) and not os.path.isfile(source):
-        return  # a FIFO or device: never read it (it could block forever)
-    shutil.copy2(source, target, follow_symlinks=False)
-
-
-def _fsync_file(path: Path) -> None:
-    if not path.is_symlink() and path.is_file():
-        fsync_file(path)
-
-
-def _move_or_copy(source: Path, target: Path, keep: bool) -> None:
-    """Rename source to target; across file systems (or with keep), copy durably."""
-    if keep:
-        _copy(source, target)
-    else:
-        try:
-            os.rename(source, target)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            _copy(source, target)
-            if source.is_dir() and not source.is_symlink():
-                shutil.rmtree(source)
-            else:
-                source.unlink()
-    fsync_dir(target.parent)
+    def remove_local_movie(self, package_id: str) -> int:
+        """Delete the movie, poster and record of package_id from the work dir (the big
+        screen's copy); return how many files went."""
+        removed = 0
+        for suffix in (".mp4", ".jpg", ".json"):
+            path = self._movie(package_id, suffix)
+            if path.exists():
+                unlink_durable(path)
+                removed += 1
+        return removed

@@ -10,7 +10,9 @@ knock with every movie), and the first success after an outage makes every
 waiting movie due at once, so the backlog drains as soon as the uplink returns.
 
 Publishing one movie puts the video and the poster, then the record, then the
-index entry (by id): a retry after any interruption publishes nothing twice.
+index entry (by id): a retry after any interruption publishes nothing twice. Each try
+reads the state file under the package's lock first, so a movie taken down meanwhile
+(takedown.py, by this process or another) leaves the queue unpublished.
 """
 
 from __future__ import annotations
@@ -132,7 +134,34 @@ class PublishQueue:
         log.warning("waiting to publish since %s, %d tries; next in %.0f s: %s",
                     _hhmm(state.waiting_since), state.attempts, delay, state.last_error,
                     extra={"package_id": state.package_id})
+        self.events("publish_failed", state.package_id,
+                    f"{state.last_error} (try {state.attempts}; next at "
+                    f"{_hhmmss(state.next_attempt_at)}, in {delay:.0f} s)")
         return delay
+
+    def make_due(self, package_id: str | None = None) -> list[str]:
+        """Make every waiting movie (or only package_id) due now, skipping its backoff, and
+        wake the drainer; return the ids made due, oldest first.
+
+        Read from the state files, so movies queued by another process count too.
+        """
+        due = []
+        for state in sorted(self.states.all(), key=lambda s: (s.created_at, s.package_id)):
+            if not state.waiting_to_publish or package_id not in (None, state.package_id):
+                continue
+            with try_lock(self.work_dir / "locks" / f"{state.package_id}.lock") as mine:
+                fresh = self.states.load(state.package_id) if mine else state
+                if fresh is None or not fresh.waiting_to_publish:
+                    continue  # published or taken down meanwhile
+                if mine:  # else it is being tried right now: due all the same
+                    fresh.next_attempt_at = 0.0
+                    self.states.save(fresh, self.clock())
+            with self._lock:
+                self._waiting[fresh.package_id] = (fresh.created_at, fresh.package_id)
+            due.append(fresh.package_id)
+            log.info("due now: publish-now", extra={"package_id": fresh.package_id})
+        self.wake.set()
+        return due
 
     def _try(self, package_id: str) -> bool | None:
         """Publish one movie: True done, False failed, None no longer waiting here."""
@@ -140,8 +169,7 @@ class PublishQueue:
             state = self.states.load(package_id)
             if not mine or state is None or not state.waiting_to_publish:
                 if state is None or not state.waiting_to_publish:
-                    with self._lock:
-                        self._waiting.pop(package_id, None)
+                    self._drop(package_id, state)
                 return None  # someone else has it (`processor retry`), or it left the queue
             with package_context(package_id):
                 try:
@@ -153,9 +181,17 @@ class PublishQueue:
             self._waiting.pop(package_id, None)
             if self._failing_since:
                 log.info("the store answers again after %.0f s",
-                         self.clock() - self._failing_since)
+                         self.clock() - self._failing_since, extra={"package_id": package_id})
             self._last_error, self._failing_since = "", 0.0
         return True
+
+    def _drop(self, package_id: str, state: PackageState | None) -> None:
+        """Forget a movie that left the queue (published elsewhere, or taken down)."""
+        with self._lock:
+            known = self._waiting.pop(package_id, None) is not None
+        if known and state is not None and state.taken_down:
+            log.info("taken down by %s: out of the publish queue, never published",
+                     state.taken_down_by, extra={"package_id": package_id})
 
     def drain(self) -> int:
         """Try every due movie, oldest first; return how many were published."""
@@ -171,8 +207,7 @@ class PublishQueue:
         for package_id in self._ordered():
             state = self.states.load(package_id)
             if state is None or not state.waiting_to_publish:
-                with self._lock:
-                    self._waiting.pop(package_id, None)
+                self._drop(package_id, state)
                 continue
             if not everyone_due and state.next_attempt_at > self.clock():
                 continue
@@ -221,3 +256,7 @@ class PublishQueue:
 
 def _hhmm(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M UTC") if epoch else "?"
+
+
+def _hhmmss(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S UTC")

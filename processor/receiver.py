@@ -199,7 +199,8 @@ class Receiver:
             with try_lock(self.staging / f".{folder.name}.lock") as alone:
                 if alone:
                     remove(folder)
-                    log.info("dropped the abandoned staged part of %s", folder.name)
+                    log.info("dropped the abandoned staged part of %s", folder.name,
+                             extra={"package_id": folder.name})
 
     def take_status(self, data: bytes) -> tuple[ExitStatus, str]:
         """Keep a station's status JSON (the latest only), stamped with when it arrived."""

@@ -2,6 +2,7 @@
 
 Read from the state files alone, so it works whether or not the daemon runs.
 Times are the festival's local time (settings.timezone), as an operator reads them.
+Movies taken down at a family's request are listed with who took them down and when.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from moviepkg.ids import movie_code
 
 from .state import PackageState
 
@@ -23,8 +26,20 @@ def _since(epoch: float, now: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
+def taken_down_words(state: PackageState, tz: ZoneInfo) -> str:
+    """When and by whom a movie was taken down, where it still is."""
+    words = f"at {_clock(state.taken_down_at, tz)} by {state.taken_down_by}"
+    if state.keep_on_screen:
+        words += ", still on the big screen"
+    if not state.unpublished_at:
+        words += ", NOT yet removed from the store: take it down again"
+    return words
+
+
 def package_line(state: PackageState, tz: ZoneInfo) -> str:
     """One line per package: id, status, tries, last error (the waiting ones say more)."""
+    if state.taken_down and not state.gave_up:
+        return f"{state.package_id}  taken-down  {taken_down_words(state, tz)}"
     if state.waiting_to_publish:
         error = f", last error: {state.last_error}" if state.last_error else ""
         return (f"{state.package_id}  waiting-to-publish  on screen, waiting to publish since "
@@ -66,4 +81,9 @@ def status_document(states: list[PackageState], now: float, tz: ZoneInfo) -> dic
     return {"packages": counts, "publish_queue": queue_summary(states, now, tz),
             "waiting": [{"id": s.package_id, "since": s.waiting_since, "tries": s.attempts,
                          "last_error": s.last_error, "next_try_at": s.next_attempt_at}
-                        for s in states if s.waiting_to_publish]}
+                        for s in states if s.waiting_to_publish],
+            "taken_down": [{"package_id": s.package_id, "code": movie_code(s.package_id),
+                            "at": s.taken_down_at, "at_local": _clock(s.taken_down_at, tz),
+                            "by": s.taken_down_by, "keep_on_screen": s.keep_on_screen,
+                            "removed_from_store": bool(s.unpublished_at)}
+                           for s in states if s.taken_down]}

@@ -20,6 +20,7 @@ from .store import (
     Store,
     StoreError,
     cache_control,
+    key_package_id,
 )
 
 if TYPE_CHECKING:
@@ -135,7 +136,8 @@ class S3Store(Store):
                 Bucket=self.bucket, Prefix=self._s3_key(""))
             for upload in (item for page in pages for item in page.get("Uploads", [])):
                 log.info("aborting the multipart upload of %s, left by an interrupted put",
-                         upload["Key"], extra={"upload_id": upload["UploadId"]})
+                         upload["Key"], extra={"upload_id": upload["UploadId"],
+                                               "package_id": key_package_id(upload["Key"])})
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
                                                    UploadId=upload["UploadId"])
                 count += 1

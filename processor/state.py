@@ -7,6 +7,9 @@ forever (the uplink comes back). An encode step that fails for the environment
 is retried with backoff; after max_attempts the package is failed and waits for
 an operator (`processor retry ID`). Content errors are quarantined at once.
 
+A movie a family asked to take down (takedown.py) keeps its step and gets
+`taken_down_at`/`taken_down_by`: it is never published again, whatever its step.
+
 `published` is the step of the former order (publish, then show), kept so that a
 state file written by an older daemon still resumes: it is shown, then done.
 """
@@ -20,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from moviepkg.atomic import write_atomic
+from moviepkg.atomic import unlink_durable, write_atomic
 
 
 class Step(StrEnum):
@@ -54,17 +57,29 @@ class PackageState:
     updated_at: float = 0.0
     waiting_since: float = 0.0  # when it joined the publish queue (0: not waiting)
     published_at: float = 0.0
+    taken_down_at: float = 0.0  # when a take-down was asked (0: never)
+    taken_down_by: str = ""  # the operator who took it down
+    keep_on_screen: bool = False  # taken down from the website only, still in the hall
+    unpublished_at: float = 0.0  # when the store was last seen without it (0: not yet)
+
+    @property
+    def taken_down(self) -> bool:
+        """Taken down at a family's request: never published (again)."""
+        return self.taken_down_at > 0
 
     @property
     def waiting_to_publish(self) -> bool:
         """On the screen, in the publish queue."""
-        return self.step is Step.SHOWN and self.publish
+        return self.step is Step.SHOWN and self.publish and not self.taken_down
 
     @property
     def status(self) -> str:
-        """The step, `failed` once retries are used up, `waiting-to-publish` in the queue."""
+        """The step, `failed` once retries are used up, `waiting-to-publish` in the queue,
+        `taken-down` once a family asked."""
         if self.gave_up:
             return "failed"
+        if self.taken_down:
+            return "taken-down"
         return "waiting-to-publish" if self.waiting_to_publish else self.step.value
 
     def to_json(self) -> bytes:
@@ -103,6 +118,12 @@ class StateStore:
         """Write the state atomically."""
         state.updated_at = now
         write_atomic(self._path(state.package_id), state.to_json())
+
+    def remove(self, package_id: str) -> None:
+        """Forget package_id (a quarantined entry released or deleted); missing is fine."""
+        path = self._path(package_id)
+        if path.exists():
+            unlink_durable(path)
 
     def all(self) -> list[PackageState]:
         """Every known package's state, by package id."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from moviepkg.atomic import fsync_dir, temp_name
+from moviepkg.ids import is_package_id
 from moviepkg.storage import key_problem
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,14 @@ class StoreError(Exception):
         self.where = where
         self.problem = problem
         super().__init__(f"{where}: {problem}")
+
+
+def key_package_id(key: str) -> str | None:
+    """The package a key (or a temporary file of a put) belongs to: movies/<id>.mp4 ->
+    <id>; None when its name says no package."""
+    name = key.rsplit("/", 1)[-1].lstrip(".")
+    stem = name.split(".", 1)[0]
+    return stem if is_package_id(stem) else None
 
 
 def cache_control(key: str) -> str:
@@ -207,7 +216,8 @@ class FileStore(Store):
         except FileNotFoundError:
             return 0
         for entry in leftovers:
-            log.info("removing %s, left by an interrupted put", entry)
+            log.info("removing %s, left by an interrupted put", entry,
+                     extra={"package_id": key_package_id(entry.name)})
             entry.unlink(missing_ok=True)
         if leftovers:
             fsync_dir(self.partial)

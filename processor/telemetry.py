@@ -5,7 +5,8 @@ or telemetry.device), each sampled by its own thread: every 10 s, and for the
 processor also soon after an event or an encode's progress. Counting the state files
 is the one costly reading, so it is redone only after an event or every 10 s. The
 reporters open only once the daemon holds its lock (a second daemon with the same
-client ids would push the first off the broker).
+client ids would push the first off the broker). The processor and screen reporters
+also answer the operators' commands (commands.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from moviepkg.reporting import BaseReporter, NullReporter, open_reporter
 from moviepkg.sysinfo import system_state
 from moviepkg.telemetry import STATE_SECONDS
 
+from .commands import Commands
 from .config import Settings
 from .encode import Progress
 from .pipeline import Pipeline
@@ -84,7 +86,7 @@ class ProcessorTelemetry:
         self.pipeline: Pipeline | None = None
         self._encoding: dict[str, dict[str, Any]] = {}  # package id -> progress, in order
         self._lock = threading.Lock()
-        self._counted: tuple[float, dict[str, int], dict[str, float]] | None = None
+        self._counted: tuple[float, dict[str, int], dict[str, float], int] | None = None
         self._watching = threading.Event()  # set: the screen watcher stops
 
     # --- what the pipeline tells -------------------------------------------------------
@@ -98,7 +100,8 @@ class ProcessorTelemetry:
             self.processor.event(kind, package_id, detail)
             self.processor.refresh()
         except Exception:
-            log.exception("telemetry: could not report %s", kind)
+            log.exception("telemetry: could not report %s", kind,
+                          extra={"package_id": package_id})
 
     def progress(self, inner: Callable[[str], Progress]) -> Callable[[str], Progress]:
         """Wrap a progress factory so that the encode in progress is reported too."""
@@ -125,7 +128,8 @@ class ProcessorTelemetry:
             encoding = next(iter(self._encoding.values()), None)
         if counted is None or now - counted[0] >= STATE_SECONDS:
             states = self.pipeline.states.all()
-            counted = (now, step_counts(states), last_durations(states))
+            counted = (now, step_counts(states), last_durations(states),
+                       sum(state.taken_down for state in states))
             with self._lock:
                 self._counted = counted
         queue = self.pipeline.publisher.status()
@@ -139,7 +143,8 @@ class ProcessorTelemetry:
                 "quarantined_today": quarantined_today(settings.quarantine_dir,
                                                        ZoneInfo(settings.timezone), now),
                 "last_durations": counted[2],
-                "disk_free_bytes": shutil.disk_usage(settings.work_dir).free}
+                "disk_free_bytes": shutil.disk_usage(settings.work_dir).free,
+                "taken_down": counted[3]}
 
     def screen_fields(self) -> dict[str, Any]:
         """The screen state's fields; a screen that does not answer is not connected."""
@@ -152,16 +157,24 @@ class ProcessorTelemetry:
 
     # --- opening and closing ---------------------------------------------------------------
 
-    def open(self, pipeline: Pipeline) -> None:
-        """Start reporting for pipeline (the daemon holds its lock)."""
+    def open(self, pipeline: Pipeline, commands: Commands | None = None) -> None:
+        """Start reporting for pipeline (the daemon holds its lock); with commands, the
+        processor and screen programs answer the operators' commands too."""
         self.pipeline = pipeline
         telemetry = self.settings.telemetry
+
+        def answering(program: str) -> dict[str, Any]:
+            if commands is None:
+                return {}
+            return {"commands": commands.answering(program)}
+
         self.processor = open_reporter(telemetry, DEVICE, "processor",
-                                       sample=self.processor_fields, **self.options)
+                                       sample=self.processor_fields, **answering("processor"),
+                                       **self.options)
         self.reporters = [self.processor]
         if self.settings.screen != "none":
             screen = open_reporter(telemetry, DEVICE, "screen", sample=self.screen_fields,
-                                   **self.options)
+                                   **answering("screen"), **self.options)
             self.reporters.append(screen)
             self._watching.clear()
             threading.Thread(target=self._watch_screen, args=(screen,), name="screen-watch",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,6 +28,7 @@ from .index import Snapshot
 from .storage import Storage, check_key
 
 bp = Blueprint("pages", __name__)
+log = logging.getLogger("stopmo.website.views")
 
 
 def catalog() -> Catalog:
@@ -66,6 +68,12 @@ def page_of(snapshot: Snapshot, page: int, size: int) -> tuple[list[MovieRecord]
     return list(snapshot.movies[(page - 1) * size: page * size]), page, pages
 
 
+def told(what: str, movie: MovieRecord) -> None:
+    """One INFO line per movie page or video request, with the package id and the code,
+    so one grep of the logs follows a movie from the station to the family."""
+    log.info(what, extra={"package_id": movie.id, "code": movie.code})
+
+
 def public_movie(movie_id: str) -> MovieRecord:
     """The public movie with this id, or a 404."""
     if not is_package_id(movie_id):
@@ -95,6 +103,7 @@ def movie(movie_id: str) -> str:
     local = storage().local_path(found.video)
     if local is not None and not local.is_file():
         available = False
+    told("movie page" if available else "movie page, video missing", found)
     return render_template("movie.html", movie=movie_view(found), available=available)
 
 
@@ -108,6 +117,7 @@ def download_name(movie: MovieRecord) -> str:
 def download(movie_id: str) -> Response:
     """Send the movie as a file: a presigned URL (S3), or the file itself (folder store)."""
     found = public_movie(movie_id)
+    told("video download", found)
     url = storage().media_url(found.video, download_name=download_name(found))
     if url is not None:
         return redirect(url, code=302)
@@ -129,7 +139,9 @@ def media(name: str) -> Response:
     movie_id, _, kind = name.rpartition(".")
     if kind not in ("mp4", "jpg"):
         abort(404)
-    public_movie(movie_id)
+    found = public_movie(movie_id)
+    if kind == "mp4":  # posters are many per gallery page: only the video is worth a line
+        told("video request", found)
     path = storage().local_path(key)
     if path is None or not path.is_file():
         abort(404)

@@ -94,7 +94,8 @@ class NullScreen(Screen):
 class FakeScreen(Screen):
     """Append one JSON line per movie to a file (and keep a list), for tests and demos.
 
-    Its loop is the movies shown so far, newest next: enough to test the commands.
+    Its loop is the movies shown so far whose file was still there at the last reload:
+    enough to test the commands.
     """
 
     def __init__(self, log: Path) -> None:
@@ -134,8 +135,11 @@ class FakeScreen(Screen):
                 self.playing = loop[(at + 1) % len(loop)]
 
     def reload(self) -> int:
-        """The loop is what was shown: nothing to rebuild."""
+        """Drop from the loop the movies whose file is gone (taken down); return its length."""
         with self._lock:
+            self.shown = [movie for movie in self.shown if movie.path.exists()]
+            if self.playing not in self._loop():
+                self.playing = None
             return len(self._loop())
 
     def play(self, package_id: str) -> None:

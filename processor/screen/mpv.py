@@ -65,7 +65,8 @@ def recent_movies(movies_dir: Path, count: int) -> list[ScreenMovie]:
         try:
             record = parse_record(record_path.read_bytes())
         except (RecordError, OSError):
-            log.warning("skipping %s: not a readable movie record", record_path.name)
+            log.warning("skipping %s: not a readable movie record", record_path.name,
+                        extra={"package_id": record_path.stem})
             continue
         found.append((record.created_at, ScreenMovie(record.id, movie, record.title,
                                                      record.public)))

@@ -13,7 +13,9 @@ from processor.screen.control import ControlServer, answer, request
 
 
 def movie(package_id: str, tmp_path: Path) -> ScreenMovie:
-    return ScreenMovie(package_id, tmp_path / f"{package_id}.mp4", None, True)
+    path = tmp_path / f"{package_id}.mp4"
+    path.write_bytes(b"")
+    return ScreenMovie(package_id, path, None, True)
 
 
 def test_the_fake_screen_takes_every_command(tmp_path: Path) -> None:
@@ -27,6 +29,9 @@ def test_the_fake_screen_takes_every_command(tmp_path: Path) -> None:
     assert answer(screen, {"command": "play", "id": "b"}) == "ok"
     assert screen.status()["playing"] == "b"
     assert answer(screen, {"command": "reload"}) == {"movies": 3}
+    (tmp_path / "b.mp4").unlink()  # taken down: its file is gone
+    assert answer(screen, {"command": "reload"}) == {"movies": 2}
+    assert screen.status()["playlist"] == ["a", "c"] and screen.status()["playing"] is None
     with pytest.raises(KeyError, match="no such movie"):
         answer(screen, {"command": "play", "id": "zzz"})
     with pytest.raises(ValueError, match="unknown command"):

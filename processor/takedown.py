@@ -1,0 +1,237 @@
+"""Taking a movie down at a family's request: off the website and the public store, and,
+unless it may stay in the hall, off the big screen.
+
+The movie is named by its code (as printed at the station, any case, dashes ignored) or
+by its package id. It is looked for among this unit's state files first, then in the
+store (a movie published by an earlier install has no state file here). Its state file
+records who took it down and when; from then on the publish queue never publishes it,
+whichever process put it in the queue: the state file is the truth, read under the
+package's lock. Then everything publishing put in the store for it goes: the record
+first (so no rebuild of the index can bring it back), its index entry, the video and
+the poster. A second take-down answers when and by whom the first was, and makes sure
+once more that the store holds nothing of it (after a failure midway, run it again).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from moviepkg.errors import RecordError
+from moviepkg.ids import is_package_id, movie_code, normalize_code
+from moviepkg.locks import exclusive, try_lock
+from moviepkg.record import (
+    INDEX_KEY,
+    MovieRecord,
+    parse_index,
+    parse_record,
+    poster_key,
+    record_key,
+    video_key,
+)
+
+from .errors import ProcessorError
+from .index import remove_from_index, stored_records
+from .pipeline import Pipeline
+from .screen import Screen, ScreenUnavailable
+from .screen.control import request
+from .state import PackageState, Step
+from .store import Store
+
+log = logging.getLogger("stopmo.processor.takedown")
+
+
+class NoSuchMovie(ProcessorError):
+    """Neither this unit nor its store knows the movie; the message says so in words."""
+
+
+class AmbiguousCode(ProcessorError):
+    """Several movies of this unit share the code (it happens, rarely): give the id."""
+
+
+@dataclass(frozen=True, slots=True)
+class TakenDown:
+    """What a take-down did (or found done already)."""
+
+    package_id: str
+    at: float  # when it was first taken down
+    by: str  # who first took it down
+    keep_on_screen: bool  # whether it is still in the hall's loop
+    already: bool  # an earlier take-down: this one only made sure
+    off_screen_now: bool  # this take-down removed it from the big screen
+
+    @property
+    def code(self) -> str:
+        """The movie's code, as the family knows it."""
+        return movie_code(self.package_id)
+
+    def describe(self, tz: ZoneInfo) -> str:
+        """One sentence for the operator."""
+        if self.already:
+            said = f"already taken down at {clock_time(self.at, tz)} by {self.by}"
+            return said + ("; now off the big screen too" if self.off_screen_now else "")
+        where = "it stays on the big screen" if self.keep_on_screen else \
+            "off the big screen too"
+        return (f"taken down: {self.package_id} (code {self.code}) is off the website and "
+                f"the store; {where}")
+
+    def data(self) -> dict[str, object]:
+        """The facts, for a command's answer."""
+        return {"package_id": self.package_id, "code": self.code,
+                "taken_down_at": datetime.fromtimestamp(self.at, UTC).isoformat(),
+                "taken_down_by": self.by, "keep_on_screen": self.keep_on_screen,
+                "already": self.already}
+
+
+def clock_time(epoch: float, tz: ZoneInfo) -> str:
+    """HH:MM in the festival's time zone."""
+    return datetime.fromtimestamp(epoch, tz).strftime("%H:%M")
+
+
+def _record(store: Store, key: str) -> MovieRecord | None:
+    data = store.get_bytes(key)
+    try:
+        return parse_record(data) if data is not None else None
+    except RecordError:
+        return None
+
+
+def _from_store(store: Store, package_id: str | None, code: str | None) -> list[MovieRecord]:
+    """The movies of the store with this id or code: the index first, then the records."""
+    if package_id is not None:
+        found = _record(store, record_key(package_id))
+        if found is not None:
+            return [found]
+    data = store.get_bytes(INDEX_KEY)
+    listed: tuple[MovieRecord, ...] = ()
+    if data is not None:
+        try:
+            listed = parse_index(data).movies
+        except RecordError:
+            listed = ()
+    matches = [r for r in listed if r.id == package_id or (code and r.code == code)]
+    if not matches and code is not None:
+        matches = [r for r in stored_records(store) if r.code == code]
+    return matches
+
+
+def find_movie(pipeline: Pipeline, movie: str) -> PackageState:
+    """The state of the movie named by a code or a package id.
+
+    A movie only the store knows gets a fresh state (not saved yet) at step done.
+    Raises NoSuchMovie or AmbiguousCode, in words; StoreError when the store must be
+    asked and does not answer.
+    """
+    text = movie.strip()
+    package_id = text if is_package_id(text) else None
+    code = normalize_code(text)
+    if package_id is not None:
+        state = pipeline.states.load(package_id)
+        if state is not None:
+            return state
+    if package_id is None and code is None:
+        raise NoSuchMovie(f"{text[:40]!r} is neither a movie code nor a package id")
+    matches = [s for s in pipeline.states.all() if code and movie_code(s.package_id) == code]
+    if not matches:
+        records = {r.id: r for r in _from_store(pipeline.store, package_id, code)}
+        matches = [PackageState(r.id, Step.DONE, publish=r.public,
+                                created_at=r.created_at.isoformat()) for r in records.values()]
+    if len(matches) > 1:
+        ids = ", ".join(sorted(s.package_id for s in matches))
+        raise AmbiguousCode(f"{len(matches)} movies have the code {code}: {ids}; "
+                            f"give the package id")
+    if not matches:
+        named = f"with code {code}" if code is not None else package_id
+        raise NoSuchMovie(f"no movie {named} on this processing unit")
+    return matches[0]
+
+
+def remove_from_store(store: Store, package_id: str, now: datetime, index_lock: Path) -> None:
+    """Delete everything publishing put in the store for package_id (missing is fine).
+
+    The record first, so a rebuilt index cannot list it again; then the index entry,
+    so the website forgets it at its next refresh; then the media.
+    """
+    store.delete(record_key(package_id))
+    remove_from_index(store, package_id, now, index_lock)
+    store.delete(video_key(package_id))
+    store.delete(poster_key(package_id))
+    log.info("removed from %s", store.url, extra={"package_id": package_id})
+
+
+def take_down(pipeline: Pipeline, movie: str, by: str, keep_on_screen: bool = False,
+              reload_screen: Callable[[], None] | None = None) -> TakenDown:
+    """Take a movie down (see the module docstring); reload_screen rebuilds the big
+    screen's loop once the local copy is gone (None: nobody to tell)."""
+    found = find_movie(pipeline, movie)
+    package_id = found.package_id
+    lock = pipeline.settings.work_dir / "locks" / f"{package_id}.lock"
+    with exclusive(lock):  # waits for an encode or a publish try of this movie to end
+        state = pipeline.states.load(package_id) or found
+        already = state.taken_down
+        off_screen_now = not keep_on_screen and (not already or state.keep_on_screen)
+        if not already:
+            state.taken_down_at, state.taken_down_by = pipeline.clock(), by
+            state.keep_on_screen = keep_on_screen
+        if off_screen_now:
+            state.keep_on_screen = False
+        if state.step is not Step.QUARANTINED and (state.step is Step.SHOWN
+                                                    or not state.keep_on_screen):
+            # Nothing left to do for it: never published, and (unless kept) never shown.
+            state.step, state.gave_up, state.next_attempt_at = Step.DONE, False, 0.0
+        state.unpublished_at = 0.0
+        pipeline.states.save(state, pipeline.clock())  # from here nothing publishes it
+    # Outside the lock (S3 may be slow): no publish try can start any more, and one that
+    # ran has ended, so what is deleted now stays deleted.
+    remove_from_store(pipeline.store, package_id, datetime.now(UTC), pipeline.index_lock)
+    with exclusive(lock):  # a kept movie may have moved on meanwhile: change one field
+        latest = pipeline.states.load(package_id) or state
+        latest.unpublished_at = pipeline.clock()
+        pipeline.states.save(latest, pipeline.clock())
+    if off_screen_now:
+        removed = pipeline.remove_local_movie(package_id)
+        log.info("off the big screen: %d local files removed", removed,
+                 extra={"package_id": package_id})
+        if reload_screen is not None:
+            reload_screen()
+    done = TakenDown(package_id, state.taken_down_at, state.taken_down_by,
+                     state.keep_on_screen, already, off_screen_now)
+    if not already or off_screen_now:
+        log.info("taken down by %s%s", by, ", kept on the big screen" if keep_on_screen else "",
+                 extra={"package_id": package_id, "code": done.code})
+        pipeline.events("taken_down", package_id,
+                        f"by {by}" + (", kept on the big screen" if done.keep_on_screen else ""))
+    else:
+        log.info("already taken down by %s; the store was checked again", state.taken_down_by,
+                 extra={"package_id": package_id})
+    return done
+
+
+def reload_in_process(screen: Screen) -> Callable[[], None]:
+    """Rebuild the loop of the daemon's own screen (no screen: nothing to do)."""
+    def reload() -> None:
+        try:
+            screen.reload()
+        except ScreenUnavailable:
+            return
+        except Exception as exc:  # the copy is gone already: the next reload leaves it out
+            log.warning("could not reload the big screen: %s: %s", type(exc).__name__, exc)
+    return reload
+
+
+def reload_through_daemon(pipeline: Pipeline) -> Callable[[], None]:
+    """From a command line: ask a running daemon to rebuild its loop (none runs: its next
+    start builds the loop from the movies on disk)."""
+    def reload() -> None:
+        with try_lock(pipeline.daemon_lock) as alone:
+            if alone:
+                return
+        try:
+            request(pipeline.settings.control_socket, "reload")
+        except (ConnectionError, RuntimeError) as exc:
+            log.warning("could not reload the big screen: %s", exc)
+    return reload
