@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from moviepkg.logs import setup_logging
 
-from . import auth, views
+from . import actions, auth, insight_views, views
 from .config import Settings, load_settings
 from .console import Console
 
@@ -69,4 +69,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     auth.init_app(app)
     app.register_blueprint(views.bp)
+    app.register_blueprint(actions.bp)
+    app.register_blueprint(insight_views.bp)
     return app

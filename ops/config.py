@@ -41,6 +41,19 @@ class Thresholds:
     disk_percent: float = 10.0  # free disk below this
     hot_c: float = 80.0  # CPU temperature at or above this
     no_movie_s: float = 1800.0  # no movie finished at a station, in opening hours
+    # A movie's step (ops.movies.STEPS) that takes longer than its limit, or stays
+    # unfinished past it, is an alert; so is one slower than slow_factor x the step's p95
+    # over its last slow_window completions (once there are 10), if it took slow_floor_s.
+    step_deliver_s: float = 600.0  # shot_finished -> delivered (the station's outbox)
+    step_receive_s: float = 300.0  # delivered -> received (the processor's inbox)
+    step_validate_s: float = 60.0  # received -> validated
+    step_encode_s: float = 180.0  # validated -> encoded
+    step_to_screen_s: float = 60.0  # encoded -> on_screen
+    step_publish_s: float = 900.0  # on_screen -> published (PUBLISH movies only)
+    slow_factor: float = 3.0
+    slow_window: int = 20  # completions; at least 10, so that a quiet start says nothing
+    slow_floor_s: float = 30.0  # shorter steps are never "slow" (2 s against a p95 of 0.3 s)
+    slow_keep_s: float = 1800.0  # a slow step's alert clears after this (or a normal one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +64,9 @@ class Settings:
     mqtt_user: str = "console"
     mqtt_password_file: Path | None = None
     mqtt_ca_file: Path | None = None
+    # A persistent MQTT session under this client id: while the console is away (a restart,
+    # an upgrade) the broker keeps the events for it; empty: a fresh session each time.
+    mqtt_session: str = "console"
     db_path: Path = Path("/var/lib/stopmo/ops/console.sqlite3")
     keep_days: int = 7  # history and events older than this are dropped
     bind: str = "127.0.0.1"
@@ -104,12 +120,16 @@ def _apprise_url(url: str) -> bool:
 
 
 _seconds = number(0, 7 * 86400, "seconds")
+_THRESHOLD_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "disk_percent": number(0, 100, "percent"), "hot_c": number(0, 150, "°C"),
+    "slow_factor": number(1, 100, "times the p95"), "slow_window": int_range(10, 1000)}
 KEYS: tuple[Key, ...] = (
     Key("mqtt", "url", mqtt_url, "STOPMO_MQTT_URL", field="mqtt_url"),
     Key("mqtt", "user", text, "STOPMO_MQTT_USER", field="mqtt_user"),
     Key("mqtt", "password_file", absolute_path, "STOPMO_MQTT_PASSWORD_FILE",
         field="mqtt_password_file"),
     Key("mqtt", "ca_file", absolute_path, "STOPMO_MQTT_CA_FILE", field="mqtt_ca_file"),
+    Key("mqtt", "session", text, "STOPMO_MQTT_SESSION", field="mqtt_session"),
     Key("db", "path", absolute_path, "STOPMO_OPS_DB", field="db_path"),
     Key("db", "keep_days", int_range(1, 366), field="keep_days"),
     Key("web", "bind", bind_address, "STOPMO_OPS_BIND"),
@@ -126,8 +146,7 @@ KEYS: tuple[Key, ...] = (
     Key("alerts", "timezone", timezone, TIMEZONE_ENV),
     Key("alerts", "every_s", number(0, 60, "seconds"), field="every_s"),
     Key("screen", "posters_dir", absolute_path, "STOPMO_OPS_POSTERS", field="posters_dir"),
-    *(Key("alerts", name, number(0, 100, "percent") if name == "disk_percent"
-          else number(0, 150, "°C") if name == "hot_c" else _seconds, field=f"thresholds.{name}")
+    *(Key("alerts", name, _THRESHOLD_PARSERS.get(name, _seconds), field=f"thresholds.{name}")
       for name in Thresholds.__dataclass_fields__),
 )
 

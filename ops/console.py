@@ -10,6 +10,7 @@ from collections.abc import Callable
 from .config import Settings
 from .db import Database
 from .engine import Engine
+from .insight import StepWatch
 from .notifier import Notifier, make_notifier
 from .rules import Context
 from .subscriber import Subscriber
@@ -27,6 +28,7 @@ class Console:
         self.clock = clock
         self.db = db or Database(settings.db_path)
         self.started = clock()
+        self.steps = StepWatch(self.db, settings.processor)  # the slow-step alert's input
         self.subscriber: Subscriber | None = None
         if notifier is None:
             notifier = make_notifier(settings.alert_urls)
@@ -45,7 +47,8 @@ class Console:
             else:
                 down = self.subscriber.changed_at
         s = self.settings
-        return Context(now, s.thresholds, s.opening_hours, s.timezone, fresh, down)
+        return Context(now, s.thresholds, s.opening_hours, s.timezone, fresh, down,
+                       self.steps.check(now, s.thresholds))
 
     @property
     def broker_connected(self) -> bool | None:

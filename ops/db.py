@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from moviepkg.ids import movie_code
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (device TEXT PRIMARY KEY, first_seen REAL, last_seen REAL);
 CREATE TABLE IF NOT EXISTS presence (device TEXT, program TEXT, online INTEGER, at TEXT,
@@ -22,7 +24,7 @@ CREATE TABLE IF NOT EXISTS presence (device TEXT, program TEXT, online INTEGER, 
 CREATE TABLE IF NOT EXISTS state (device TEXT, program TEXT, at TEXT, received REAL,
     fields TEXT, extra TEXT, PRIMARY KEY (device, program));
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, device TEXT, program TEXT,
-    kind TEXT, package_id TEXT, at TEXT, detail TEXT, received REAL);
+    kind TEXT, package_id TEXT, at TEXT, detail TEXT, received REAL, code TEXT);
 CREATE INDEX IF NOT EXISTS events_by_device ON events (device, id);
 CREATE TABLE IF NOT EXISTS last_event (device TEXT, kind TEXT, received REAL,
     package_id TEXT, PRIMARY KEY (device, kind));
@@ -33,6 +35,11 @@ CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY, rule TEXT, device TEX
     fired_sent INTEGER NOT NULL DEFAULT 0, resolved_sent INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS alerts_open ON alerts (resolved);
 CREATE TABLE IF NOT EXISTS mutes (device TEXT PRIMARY KEY, until REAL, by TEXT, at REAL);
+CREATE TABLE IF NOT EXISTS commands (id TEXT PRIMARY KEY, device TEXT, program TEXT,
+    name TEXT, args TEXT, sender TEXT, sent REAL, expires REAL, movie TEXT, outcome TEXT,
+    detail TEXT, data TEXT, answered REAL);
+CREATE INDEX IF NOT EXISTS commands_by_device ON commands (device, sent);
+CREATE INDEX IF NOT EXISTS commands_by_movie ON commands (movie);
 """
 Row = dict[str, Any]
 
@@ -53,6 +60,18 @@ class Database:
         self._conn.execute("PRAGMA synchronous=NORMAL")  # WAL: a power cut loses the last
         self._conn.execute("PRAGMA busy_timeout=5000")  # moments at most, never the file
         self._conn.executescript(SCHEMA)
+        self._add_codes()
+
+    def _add_codes(self) -> None:
+        """Give the events of an older file their movie code column, filled; index it."""
+        self._conn.create_function("movie_code", 1, movie_code, deterministic=True)
+        with self._tx() as conn:
+            if "code" not in {row[1] for row in conn.execute("PRAGMA table_info(events)")}:
+                conn.execute("ALTER TABLE events ADD COLUMN code TEXT")
+                conn.execute("UPDATE events SET code = movie_code(package_id)")
+        self._conn.execute("CREATE INDEX IF NOT EXISTS events_by_package ON events "
+                           "(package_id)")
+        self._conn.execute("CREATE INDEX IF NOT EXISTS events_by_code ON events (code)")
 
     def close(self) -> None:
         """Close the file (checkpointing the WAL)."""
@@ -110,23 +129,25 @@ class Database:
 
     def record_event(self, device: str, program: str, kind: str, package_id: str, at: str,
                      detail: str, now: float) -> None:
-        """Append a movie event."""
+        """Append a movie event, with its movie code (moviepkg.ids.movie_code)."""
         with self._tx() as conn:
             self._seen(conn, device, now)
             conn.execute("INSERT INTO events (device, program, kind, package_id, at, detail, "
-                         "received) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (device, program, kind, package_id, at, detail, now))
+                         "received, code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (device, program, kind, package_id, at, detail, now,
+                          movie_code(package_id)))
             conn.execute("INSERT OR REPLACE INTO last_event VALUES (?, ?, ?, ?)",
                          (device, kind, now, package_id))
 
     def prune(self, now: float, keep_days: int) -> None:
-        """Drop history, events and resolved alerts older than keep_days."""
+        """Drop history, events, commands and resolved alerts older than keep_days."""
         cutoff = now - keep_days * 86400
         with self._tx() as conn:
             conn.execute("DELETE FROM samples WHERE t < ?", (cutoff,))
             conn.execute("DELETE FROM events WHERE received < ?", (cutoff,))
             conn.execute("DELETE FROM alerts WHERE resolved < ?", (cutoff,))
             conn.execute("DELETE FROM mutes WHERE until < ?", (now,))
+            conn.execute("DELETE FROM commands WHERE sent < ?", (cutoff,))
 
     # -- reads ------------------------------------------------------------------
     def events(self, device: str | None = None, limit: int = 50) -> list[Row]:
@@ -141,6 +162,50 @@ class Database:
         rows = self.query("SELECT t, value FROM samples WHERE device = ? AND metric = ? "
                           "AND t >= ? ORDER BY t", (device, metric, since))
         return [(row["t"], row["value"]) for row in rows]
+
+    # -- commands: the audit log --------------------------------------------------
+    def add_command(self, command_id: str, device: str, program: str, name: str,
+                    args: Mapping[str, Any], sender: str, sent: float, expires: float,
+                    movie: str | None = None, outcome: str | None = None,
+                    detail: str | None = None) -> None:
+        """Log a command as it goes out (outcome None: waiting) or as the console refuses it."""
+        with self._tx() as conn:
+            conn.execute("INSERT INTO commands (id, device, program, name, args, sender, sent, "
+                         "expires, movie, outcome, detail, answered) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (command_id, device, program, name, json.dumps(dict(args)), sender,
+                          sent, expires, movie, outcome, detail,
+                          None if outcome is None else sent))
+
+    def answer_command(self, command_id: str, outcome: str, detail: str,
+                       data: Mapping[str, Any] | None, answered: float) -> bool:
+        """Record a device's answer to a command; False when no command has that id."""
+        with self._tx() as conn:
+            cursor = conn.execute("UPDATE commands SET outcome = ?, detail = ?, data = ?, "
+                                  "answered = ? WHERE id = ?",
+                                  (outcome, detail, json.dumps(dict(data)) if data else None,
+                                   answered, command_id))
+            return cursor.rowcount > 0
+
+    def command(self, command_id: str) -> Row | None:
+        """One command of the log (args and data as dicts), or None."""
+        rows = self.query("SELECT * FROM commands WHERE id = ?", (command_id,))
+        return _command_row(rows[0]) if rows else None
+
+    def device_commands(self, device: str, limit: int = 30) -> list[Row]:
+        """A device's commands, newest first (args and data as dicts)."""
+        rows = self.query("SELECT * FROM commands WHERE device = ? ORDER BY sent DESC, "
+                          "rowid DESC LIMIT ?", (device, limit))
+        return [_command_row(row) for row in rows]
+
+    def movie_commands(self, *movies: str, limit: int = 100) -> list[Row]:
+        """The commands about a movie (its package id, code or quarantine entry), newest first."""
+        if not movies:
+            return []
+        marks = ", ".join("?" for _ in movies)
+        rows = self.query(f"SELECT * FROM commands WHERE movie IN ({marks}) "
+                          "ORDER BY sent DESC, rowid DESC LIMIT ?", (*movies, limit))
+        return [_command_row(row) for row in rows]
 
     # -- alerts and mutes -------------------------------------------------------
     def open_alerts(self) -> list[Row]:
@@ -191,3 +256,9 @@ class Database:
         """The devices muted now, with until when and by whom."""
         return {row["device"]: row
                 for row in self.query("SELECT * FROM mutes WHERE until > ?", (now,))}
+
+
+def _command_row(row: Row) -> Row:
+    """A commands row with its JSON columns (args, data) read back into dicts."""
+    return {**row, "args": json.loads(row["args"] or "{}"),
+            "data": json.loads(row["data"]) if row["data"] else {}}

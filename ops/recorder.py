@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from moviepkg.commands import parse_result
 from moviepkg.telemetry import (
     TelemetryError,
     parse_event,
@@ -48,12 +49,17 @@ def _percent(part: Any, whole: Any) -> float | None:
     return None
 
 
+# Statuses of packages the processor is no longer working on (the publish backlog is
+# counted on its own): the pipeline's queue is everything else.
+AT_REST = frozenset({"done", "quarantined", "failed", "taken-down", "waiting-to-publish"})
+
+
 def queued(steps: Any) -> int | None:
-    """How many packages the processor's steps hold in all."""
+    """How many packages the processor is still working on (its steps but those at rest)."""
     if not isinstance(steps, dict):
         return None
-    return sum(value for value in steps.values()
-               if isinstance(value, int) and not isinstance(value, bool))
+    return sum(value for name, value in steps.items() if name not in AT_REST
+               and isinstance(value, int) and not isinstance(value, bool))
 
 
 def metrics(program: str, fields: Mapping[str, Any]) -> dict[str, float]:
@@ -82,7 +88,13 @@ def record(db: Database, topic: str, payload: bytes, now: float) -> bool:
         elif kind == "event":
             event = parse_event(payload)
             db.record_event(device, program, event.kind, event.package_id,
-                            format_utc(event.at), event.detail, now)
+                            format_utc(event.at, millis=True), event.detail, now)
+        elif kind == "cmd/result":
+            result = parse_result(payload)
+            if not db.answer_command(result.id, result.outcome, result.detail, result.data,
+                                     now):
+                log.info("an answer to a command this console does not know: ignored",
+                         extra={"command": result.id, "topic": topic[:200]})
         return True
     except TelemetryError as exc:
         log.warning("ignored a message: %s", exc, extra={"topic": topic[:200]})

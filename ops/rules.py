@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from .config import Thresholds
 from .fleet import Device, Fleet
 from .hours import OpeningHours
+from .insight import SlowStep, duration_text
 
 RED, AMBER = "red", "amber"
 PROGRAM_NAMES = {"kiosk": "the kiosk", "sync": "the sync agent", "system": "the box",
@@ -46,6 +47,7 @@ class Context:
     timezone: str
     fresh_since: float  # the console (re)connected then: nothing is stale before + stale_s
     broker_down_since: float | None = None
+    slow: tuple[SlowStep, ...] = ()  # steps of movies that took or take too long (insight)
 
 
 def minutes(seconds: float) -> str:
@@ -144,6 +146,29 @@ def _system(device: Device, ctx: Context) -> list[Condition]:
     return found
 
 
+def _slow_steps(ctx: Context) -> list[Condition]:
+    """A slow or stuck step of a movie (ops.insight.slow_steps), named and measured."""
+    found, zone = [], ZoneInfo(ctx.timezone)
+    for slow in ctx.slow:
+        movie = f"movie {slow.code} ({slow.package_id})"
+        if slow.running:
+            more = f"; {slow.others} more waiting" if slow.others else ""
+            message = (f"{slow.device}: {movie} is stuck in {slow.step.label} since "
+                       f"{datetime.fromtimestamp(slow.started, zone):%H:%M:%S}, longer than "
+                       f"its limit of {duration_text(slow.against)}{more}")
+        elif slow.p95 is None:
+            message = (f"{slow.device}: {slow.step.label} of {movie} took "
+                       f"{duration_text(slow.seconds)} (its limit is "
+                       f"{duration_text(slow.against)})")
+        else:
+            message = (f"{slow.device}: {slow.step.label} of {movie} took "
+                       f"{duration_text(slow.seconds)}, more than "
+                       f"{ctx.thresholds.slow_factor:g} × the recent p95 of "
+                       f"{duration_text(slow.p95)}")
+        found.append(Condition("slow_step", slow.device, slow.step.name, AMBER, message))
+    return found
+
+
 def evaluate(fleet: Fleet, ctx: Context) -> list[Condition]:
     """Every condition that holds now, across the fleet."""
     found: list[Condition] = []
@@ -158,7 +183,7 @@ def evaluate(fleet: Fleet, ctx: Context) -> list[Condition]:
         elif device.role == "processor":
             found += _processor(device, ctx)
         found += _system(device, ctx)
-    return found
+    return found + _slow_steps(ctx)
 
 
 def worst(conditions: list[Condition]) -> str:
@@ -188,4 +213,9 @@ ADVICE = {
     "hot": "Check the fan, the case's airflow and the sun on the box.",
     "no_movie": "Nobody has finished a movie here for a while: check the station works and "
                 "that visitors can find it.",
+    "slow_step": "Open the movie's story (Insight, or find its code) to see where it waits. "
+                 "Deliver: the station's network and sync agent (its outbox). Receive or "
+                 "validate: the processor and its inbox (processor status). Encode: the "
+                 "processing unit's CPU, temperature and disk. To screen: the big screen's "
+                 "player. Publish: the uplink (4G router) and the store; nothing is lost.",
 }

@@ -1,4 +1,7 @@
-"""The MQTT side: subscribe to every device's presence, state and events (paho-mqtt 2.x)."""
+"""The MQTT side: every device's presence, state, events and command answers (paho-mqtt 2.x).
+
+The same client sends the operators' commands (only the console may write `cmd` topics).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from .db import Database
 from .recorder import record
 
 log = logging.getLogger("stopmo.ops.subscriber")
-FILTERS = [(f"{ROOT}/+/+/{kind}", 1) for kind in ("online", "state", "event")]
+FILTERS = [(f"{ROOT}/+/+/{kind}", 1) for kind in ("online", "state", "event", "cmd/result")]
 PRESENCE = topic("console", "console", "online")
 
 
@@ -42,8 +45,13 @@ class Subscriber:
         url = urlsplit(settings.mqtt_url)
         self.host = url.hostname or "127.0.0.1"
         self.port = url.port or (8883 if url.scheme == "mqtts" else 1883)
+        # A persistent session (clean_session off) keeps the console's subscriptions on
+        # the broker, which queues the QoS 1 events while the console restarts: no gap in
+        # a movie's story. One console per session name (two would push each other off).
+        session = settings.mqtt_session
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"console-{secrets.token_hex(3)}")
+                                  client_id=session or f"console-{secrets.token_hex(3)}",
+                                  clean_session=not session)
         self.client.username_pw_set(settings.mqtt_user, _password(settings))
         if url.scheme == "mqtts":
             self.client.tls_set(ca_certs=str(settings.mqtt_ca_file),
@@ -70,6 +78,13 @@ class Subscriber:
             info.wait_for_publish(timeout=2)
         self.client.disconnect()
         self.client.loop_stop()
+
+    def send(self, name: str, payload: bytes) -> bool:
+        """Publish a command (QoS 1, never retained); False when it cannot go out now."""
+        if not self.connected:
+            return False
+        info = self.client.publish(name, payload, qos=1, retain=False)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     def _set_connected(self, connected: bool) -> None:
         if connected != self.connected:

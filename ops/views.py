@@ -15,6 +15,7 @@ from moviepkg.ids import is_package_id
 from moviepkg.telemetry import is_device
 from moviepkg.times import parse_utc
 
+from .audit import panel
 from .charts import line_chart
 from .console import Console
 from .db import Row
@@ -142,6 +143,7 @@ def _device_context(name: str) -> dict[str, Any]:
             "colour": colour, "label": LABELS[colour], "programs": programs,
             "charts": charts, "events": _event_rows(ops, name),
             "alerts": alert_rows(ops, now, name), "mute_choices": MUTE_CHOICES,
+            **panel(ops, device, now),
             "muted": muted and {**muted, "until_text": clock_time(muted["until"],
                                                                  ops.settings.timezone)}}
 

@@ -44,7 +44,25 @@
     return open;
   }
 
+  // An operator filling in a command's form (focus in it, or a field changed): the
+  // refresh waits, or it would wipe what was typed.
+  function filling() {
+    var active = document.activeElement;
+    if (active && active !== document.body && live.contains(active) && active.closest("form")) {
+      return true;
+    }
+    return Array.prototype.some.call(live.querySelectorAll("form input, form select"), function (f) {
+      if (f.type === "hidden") { return false; }
+      if (f.type === "checkbox" || f.type === "radio") { return f.checked !== f.defaultChecked; }
+      if (f.tagName === "SELECT") {
+        return Array.prototype.some.call(f.options, function (o) { return o.selected !== o.defaultSelected; });
+      }
+      return f.value !== f.defaultValue;
+    });
+  }
+
   function refresh() {
+    if (filling()) { return; }
     fetch(live.getAttribute("data-live"), { credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
         if (response.redirected || response.status === 401) { window.location.reload(); return null; }
@@ -52,7 +70,7 @@
         return response.text();
       })
       .then(function (html) {
-        if (html === null) { return; }
+        if (html === null || filling()) { return; }
         var open = openDetails();
         live.innerHTML = html;
         live.querySelectorAll("details").forEach(function (d, i) { d.open = open.indexOf(i) >= 0; });
@@ -74,6 +92,11 @@
     try { saved = localStorage.getItem("stopmo-sound"); } catch (e) { /* private mode */ }
     if (saved === "on") { setSound(true); }
   }
+  // A form that does something for good asks first (data-confirm holds the question).
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) { event.preventDefault(); }
+  });
   if (live) {
     loudIds().forEach(function (id) { known[id] = true; });
     window.setInterval(refresh, 3000);

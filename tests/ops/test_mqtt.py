@@ -89,6 +89,7 @@ def test_a_restart_shows_the_same_picture_at_once(settings: Settings, clock: Clo
         client = create_app({"TESTING": True, "OPS_CONSOLE": console}).test_client()
         with client.session_transaction() as session:
             session["user"] = "ana"
+            session["csrf"] = "the same operator"  # the live part holds the command forms
         pages.append(client.get("/live/overview").get_data(as_text=True))
         pages.append(client.get("/live/devices/st-7").get_data(as_text=True))
     assert "<strong>st-3: the whole box is offline</strong>" in pages[0]  # the open alert
