@@ -8,13 +8,16 @@ website's API, the store, mpv's own playlist, the pids of each program.
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,32 @@ from tests.services import free_port, require_binary, tail, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "festival"
+
+
+class ConsoleClient:
+    """The operators' console as a logged-in operator uses it: a cookie session, CSRF tokens."""
+
+    def __init__(self, url: str, user: str, password: str) -> None:
+        self.url = url
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+            urllib.request.ProxyHandler({}))
+        self.post("/login", user=user, password=password)
+        assert "Log out" in self.get("/") or "logout" in self.get("/"), "not logged in"
+
+    def get(self, path: str) -> str:
+        """A page's HTML (raises for a status other than 2xx/3xx)."""
+        with self.opener.open(self.url + path, timeout=10) as response:
+            return str(response.read().decode())
+
+    def post(self, path: str, **form: str) -> str:
+        """Send a form with the session's CSRF token, as the page's own form does."""
+        page = self.get("/login" if path == "/login" else "/")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token, "no CSRF token on the page"
+        body = urllib.parse.urlencode({**form, "csrf_token": token.group(1)}).encode()
+        with self.opener.open(self.url + path, data=body, timeout=10) as response:
+            return str(response.read().decode())
 
 
 class Festival:
@@ -142,6 +171,11 @@ class Festival:
                                        if line.startswith("{")]
         assert len(shots) == 1, done.stdout + done.stderr
         return shots[0]
+
+    def console(self) -> ConsoleClient:
+        """The operators' console, logged in as the festival's operator."""
+        password = (self.var / "ops" / "operator.password").read_text().strip()
+        return ConsoleClient(f"http://127.0.0.1:{self.ops_port}", "operator", password)
 
     # --- what people see ----------------------------------------------------------------
 

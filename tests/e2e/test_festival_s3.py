@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_takedown import take_down_and_check
 from tests.festival import Festival
 from tests.services import S3Server, wait_until
 
@@ -33,3 +34,10 @@ def test_the_festival_publishes_to_s3_and_the_website_streams_from_it(
         with NO_PROXY.open(urllib.request.Request(video, headers={"Range": "bytes=0-7"}),
                            timeout=10) as response:
             assert response.status == 206 and response.read()[4:8] == b"ftyp"
+
+        # A parent's request: taken down from the console, gone from the site and the bucket.
+        take_down_and_check(festival, package_id, video)
+        left = {obj["Key"] for obj in s3.list_objects_v2(Bucket="festival").get("Contents", [])}
+        assert not {key for key in left if package_id in key}, left
+        index = s3.get_object(Bucket="festival", Key="stopmo/movies/index.json")["Body"].read()
+        assert package_id.encode() not in index
