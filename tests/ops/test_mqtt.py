@@ -97,6 +97,37 @@ def test_a_restart_shows_the_same_picture_at_once(settings: Settings, clock: Clo
     assert pages[1] == pages[3]
 
 
+def test_events_sent_while_the_console_is_away_reach_it_when_it_is_back(
+        settings: Settings, clock: Clock, mosquitto: MosquittoServer,
+        publisher: Publisher) -> None:
+    package = "st-7-20260501t120000z-0007"
+    first = _listening(settings, mosquitto, clock)
+    publisher.send([event("st-7", "kiosk", "shot_started", package, clock.now)])
+    wait_until(lambda: first.db.events("st-7"), 10, message="the first event")
+    first.stop()  # an upgrade: the console is away, its session stays on the broker
+    publisher.send([event("st-7", "kiosk", "shot_finished", package, clock.now, "PUBLISH")])
+    again = _listening(settings, mosquitto, clock)
+    try:
+        wait_until(lambda: len(again.db.events("st-7")) == 2, 10,
+                   message="the event sent while the console was away")
+        assert [row["kind"] for row in again.db.events("st-7")] == ["shot_finished",
+                                                                   "shot_started"]
+    finally:
+        again.stop()
+    # Without a session name, each start is a fresh session: what was sent meanwhile is lost.
+    fresh = replace(settings, mqtt_session="")
+    third = _listening(fresh, mosquitto, clock)
+    third.stop()
+    publisher.send([event("st-8", "kiosk", "shot_finished", package, clock.now, "PUBLISH")])
+    fourth = _listening(fresh, mosquitto, clock)
+    try:
+        publisher.send([event("st-9", "kiosk", "shot_finished", package, clock.now)])
+        wait_until(lambda: fourth.db.events("st-9"), 10, message="an event sent now")
+        assert fourth.db.events("st-8") == []
+    finally:
+        fourth.stop()
+
+
 DEVICE = """
 import sys, time
 import paho.mqtt.client as mqtt
