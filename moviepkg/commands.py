@@ -34,6 +34,7 @@ from .times import parse_utc
 
 OUTCOMES = ("done", "refused", "failed")
 REMEMBERED = 500  # answered command ids kept (commands are rare: days of them)
+KEPT_DATA_BYTES = 2048  # an answer's data (a thumbnail) is not kept beyond this size
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
@@ -119,6 +120,7 @@ class Spec:
     args: dict[str, str] = field(default_factory=dict)  # name -> "bool" or "text"
     required: tuple[str, ...] = ()  # args that must be given
     ttl_s: float = 60.0  # a command older than this when it arrives is dropped
+    run_s: float = 30.0  # how long it may take once started (the console waits as long)
 
     def problem(self, args: Mapping[str, Any]) -> str | None:
         """Why args do not fit this command, in words; None when they do."""
@@ -151,7 +153,7 @@ CATALOGUE: dict[str, Spec] = {spec.name: spec for spec in (
          "Take a picture with the camera and show a small copy here: is it pointed, lit, "
          "in focus?", ttl_s=30.0),
     Spec("deliver-now", "sync", "Deliver now",
-         "Try to deliver the outbox now instead of at the next cycle."),
+         "Try to deliver the outbox now instead of at the next cycle.", run_s=600.0),
     Spec("retry", "processor", "Retry",
          "Let a failed package try again now.", {"package_id": "text"}, ("package_id",)),
     Spec("release", "processor", "Release",
@@ -165,7 +167,7 @@ CATALOGUE: dict[str, Spec] = {spec.name: spec for spec in (
     Spec("take-down", "processor", "Take down",
          "A family asks: remove a movie (code or package id) from the website and the public "
          "store; keep_on_screen keeps it in the hall's loop.",
-         {"movie": "text", "keep_on_screen": "bool"}, ("movie",), ttl_s=600.0),
+         {"movie": "text", "keep_on_screen": "bool"}, ("movie",), ttl_s=600.0, run_s=600.0),
     Spec("next", "screen", "Next", "Skip to the next movie on the big screen."),
     Spec("play", "screen", "Play", "Play one movie now on the big screen.",
          {"package_id": "text"}, ("package_id",)),
@@ -205,6 +207,7 @@ class CommandRunner:
         self._answered: dict[str, bytes] = self._load()
 
     def _load(self) -> dict[str, bytes]:
+        """The answers given before (none when the file is missing or unreadable)."""
         try:
             doc = json.loads(self.path.read_text(encoding="utf-8"))
             return {key: value.encode() for key, value in doc.items()}
@@ -212,6 +215,12 @@ class CommandRunner:
             return {}
 
     def _remember(self, command_id: str, answer: bytes) -> None:
+        """Keep an answer, across restarts, for a replay of the same command. A bulky
+        answer (a test capture's thumbnail) is kept without its data: the file stays
+        small on a station's SD card, and a replay says what happened without the picture."""
+        if len(answer) > KEPT_DATA_BYTES:
+            result = parse_result(answer)
+            answer = Result(result.id, result.outcome, result.at, result.detail).to_json()
         self._answered[command_id] = answer
         while len(self._answered) > REMEMBERED:
             del self._answered[next(iter(self._answered))]
@@ -225,17 +234,21 @@ class CommandRunner:
             command = parse_command(payload)
         except TelemetryError:
             return None  # not a command of this version: nobody to answer
+        # Late or not is judged on arrival: waiting behind a long command (a delivery, a
+        # take-down waiting for an encode) does not make this one late.
+        arrived = datetime.fromtimestamp(self.clock(), command.at.tzinfo)
         with self._lock:  # one command at a time, and never one twice
             earlier = self._answered.get(command.id)
             if earlier is not None:
                 return earlier
-            answer = self._run(command).to_json()
-            self._remember(command.id, answer)
-            return answer
+            result = self._run(command, arrived)
+            self._remember(command.id, result.to_json())
+            return result.to_json()
 
-    def _run(self, command: Command) -> Result:
+    def _run(self, command: Command, arrived: datetime) -> Result:
+        """Run one command (not answered before) and say how it went."""
         now = datetime.fromtimestamp(self.clock(), command.at.tzinfo)
-        if now > command.expires:
+        if arrived > command.expires:
             return Result(command.id, "refused", now,
                           f"it arrived too late (it expired at {command.expires:%H:%M:%S} UTC)")
         handler = self.handlers.get(command.name)

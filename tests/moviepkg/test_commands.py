@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,50 @@ def test_new_commands_expire_after_their_ttl_and_travel_to_their_program() -> No
     assert parse_command(made.to_json()) == made
     assert {spec.program for spec in CATALOGUE.values()} <= set(PROGRAMS)
     assert new_command("identify", "ana", {}, T0).id != made.id
+
+
+def test_a_command_waiting_behind_a_long_one_is_judged_on_its_arrival(tmp_path: Path) -> None:
+    import threading
+
+    clock = {"now": T0.timestamp()}
+    started, release = threading.Event(), threading.Event()
+
+    def deliver(cmd: Command) -> str:
+        started.set()
+        release.wait(5)
+        return "2 movies delivered"
+
+    run = CommandRunner({"deliver-now": deliver, "identify": lambda cmd: "shown"},
+                        tmp_path / "answered.json", clock=lambda: clock["now"])
+    answers: dict[str, bytes | None] = {}
+    long = threading.Thread(target=lambda: answers.update(
+        first=run.handle(command("deliver-now", command_id="c0ffee-0201").to_json())))
+    long.start()
+    assert started.wait(5)
+    quick = threading.Thread(target=lambda: answers.update(
+        second=run.handle(command("identify", minutes=1, command_id="c0ffee-0202").to_json())))
+    quick.start()  # arrives in time, then waits for the delivery to end
+    time.sleep(0.2)
+    clock["now"] += 10 * 60  # the delivery took ten minutes
+    release.set()
+    long.join(5)
+    quick.join(5)
+    assert parse_result(answers["first"] or b"").outcome == "done"
+    second = parse_result(answers["second"] or b"")
+    assert (second.outcome, second.detail) == ("done", "shown")
+
+
+def test_a_bulky_answer_is_remembered_without_its_picture(tmp_path: Path) -> None:
+    picture = {"jpeg": "A" * 30_000, "width": 320, "height": 180}
+    run = CommandRunner({"test-capture": lambda cmd: ("a test picture", picture)},
+                        tmp_path / "answered.json", clock=lambda: T0.timestamp())
+    first = parse_result(run.handle(command("test-capture").to_json()) or b"")
+    assert first.data == picture
+    assert (tmp_path / "answered.json").stat().st_size < 2048
+    again = CommandRunner({}, tmp_path / "answered.json").handle(
+        command("test-capture").to_json())
+    replay = parse_result(again or b"")
+    assert (replay.outcome, replay.detail, replay.data) == ("done", "a test picture", {})
 
 
 def test_a_late_command_is_never_run(tmp_path: Path) -> None:
