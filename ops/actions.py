@@ -45,7 +45,7 @@ def send_command(name: str, command: str) -> Response:
               "refused")
         return redirect(back)
     sent = send(ops, name, spec.name, form_args(spec, request.form), _operator())
-    flash(sent.words, "refused" if sent.refused else "sent")
+    flash(sent.words, sent.kind)
     return redirect(back)
 
 
@@ -56,5 +56,5 @@ def take_down() -> Response:
     spec = CATALOGUE["take-down"]
     sent = send(ops, ops.settings.processor, spec.name, form_args(spec, request.form),
                 _operator())
-    flash(sent.words, "refused" if sent.refused else "sent")
+    flash(sent.words, sent.kind)
     return redirect(url("pages.device_page", name=ops.settings.processor))  # its answer shows there

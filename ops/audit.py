@@ -1,9 +1,11 @@
 """The commands panel's reading side: the audit log in words, and the movies that need a hand.
 
 The log is the console's own record of every command (ops.db's `commands` table): who
-sent what, when, and the device's answer. A row without an answer is "waiting" until
-its expiry, then "no answer (expired)": the device was away or the command was lost,
-and it will never run (a device drops a command that arrives after its expiry).
+sent what, when, and the device's answer. A row without an answer is "waiting" until its
+expiry; then "late" while the device may still be running it (it may have started it just
+before its expiry, and a command may run for its catalogue's run_s: a delivery, a take-down
+waiting for an encode); only then "expired": the device was away or the command was lost,
+and it will not run any more (a device drops a command that arrives after its expiry).
 """
 
 from __future__ import annotations
@@ -27,7 +29,37 @@ THUMBNAILS = 2  # test captures shown as pictures (each is tens of kB, every 3 s
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 MAX_JPEG_CHARS = 64 * 1024
 OUTCOME_WORDS = {"done": "Done", "refused": "Refused", "failed": "Failed",
-                 "waiting": "waiting for an answer…", "expired": "no answer (expired)"}
+                 "waiting": "waiting for an answer…",
+                 "late": "no answer yet (it may still be running)",
+                 "expired": "no answer (expired)"}
+UNANSWERED = ("waiting", "late", "expired")
+UNKNOWN_RUN_S = 30.0  # how long a command the catalogue no longer has may run
+
+
+def run_s(name: str) -> float:
+    """How long a command may run once started (the catalogue's run_s)."""
+    spec = CATALOGUE.get(name)
+    return UNKNOWN_RUN_S if spec is None else spec.run_s
+
+
+def status(row: Row, now: float) -> str:
+    """Where a command of the log stands: its answer (done, refused, failed) or, without
+    one, waiting until its expiry, late until its run_s after that, then expired."""
+    if row["outcome"]:
+        return str(row["outcome"])
+    if now <= row["expires"]:
+        return "waiting"
+    return "late" if now <= row["expires"] + run_s(row["name"]) else "expired"
+
+
+def outcome(row: Row, now: float) -> tuple[str, str, str]:
+    """A command's status, its label and its words, as every page says them.
+
+    The words are the device's answer, the console's refusal, or (while no answer has
+    come) what the console knows of it: that it is queued until the broker is back.
+    """
+    found = status(row, now)
+    return found, OUTCOME_WORDS[found], row["detail"] or ""
 
 
 def thumbnail(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -53,12 +85,9 @@ def audit_rows(rows: list[Row], now: float, zone: str) -> list[dict[str, Any]]:
     local = ZoneInfo(zone)
     shown, pictures, restarted = [], 0, False
     for row in rows:  # newest first
-        status = row["outcome"] or ("expired" if now > row["expires"] else "waiting")
-        words = row["detail"] or ""
-        if status in ("waiting", "expired"):
-            words = ""
+        state, label, words = outcome(row, now)
         picture = None
-        if status == "done" and pictures < THUMBNAILS:
+        if state == "done" and pictures < THUMBNAILS:
             picture = thumbnail(row["data"])
             pictures += picture is not None
         took = None  # a device's answer; the console's own refusals have answered == sent
@@ -66,7 +95,9 @@ def audit_rows(rows: list[Row], now: float, zone: str) -> list[dict[str, Any]]:
             seconds = row["answered"] - row["sent"]
             took = ("at once" if seconds < 0.1 else f"in {seconds:.1f} s" if seconds < 10
                     else f"in {minutes(seconds)}")
-        shown.append({**row, "status": status, "label": OUTCOME_WORDS[status], "words": words,
+        note = state in UNANSWERED  # the console's words, beside its status
+        shown.append({**row, "status": state, "label": label,
+                      "words": "" if note else words, "note": words if note else "",
                       "what": describe(row["name"], row["args"]),
                       "when": f"{datetime.fromtimestamp(row['sent'], local):%d %b %H:%M:%S}",
                       "took": took, "picture": picture,

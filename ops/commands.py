@@ -1,8 +1,11 @@
 """Send an operator's command to a device, and log it (moviepkg.commands is the contract).
 
 A command is logged before it goes out, so that an answer arriving at once finds its row.
-It does not go out when its arguments do not fit the catalogue or when the console is not
-connected to the broker: it is logged as `refused` by the console then, with why in words.
+It does not go out when its arguments do not fit the catalogue or when the console knows it
+is not connected to the broker: it is logged as `refused` by the console then, with why in
+words. When the connection turns out to be gone only as it is published, the MQTT client
+keeps it and sends it on reconnecting: it stays waiting, with words that say so (a device
+drops it if that is after its expiry).
 """
 
 from __future__ import annotations
@@ -12,16 +15,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from moviepkg.commands import CATALOGUE, Spec, new_command
 from moviepkg.ids import is_package_id, normalize_code
 from moviepkg.telemetry import topic
 
 from .console import Console
+from .subscriber import Handover
 
 log = logging.getLogger("stopmo.ops.commands")
 NOT_CONNECTED = "the console is not connected to the broker: nothing was sent"
-NOT_TAKEN = "the broker did not take it: nothing was sent"
+NOT_TAKEN = "the MQTT client did not take it: nothing was sent"
+QUEUE_FULL = ("too many messages already wait for the broker to come back: nothing was "
+              "sent")
+QUEUED = "queued: it goes out when the broker is back, if before {expires:%H:%M:%S}"
 # The programs an operator commands on each kind of device (system takes no commands).
 PROGRAMS: dict[str, tuple[str, ...]] = {"station": ("kiosk", "sync"),
                                         "processor": ("processor", "screen")}
@@ -97,25 +105,37 @@ class Sent:
     name: str
     args: dict[str, Any]
     refused: str | None = None  # why the console did not send it, in words (as logged)
+    queued: str | None = None  # it waits for the broker to come back, in words (as logged)
+
+    @property
+    def kind(self) -> str:
+        """The flash line's kind: `sent`, `queued` or `refused`."""
+        return "refused" if self.refused else "queued" if self.queued else "sent"
 
     @property
     def words(self) -> str:
-        """One line for the operator: what was sent, or why nothing was."""
+        """One line for the operator: what was sent, or why nothing was (yet)."""
         what = describe(self.name, self.args)
-        if self.refused is not None:
-            return f"Command {what} for {self.device}: {self.refused}."
+        said = self.refused or self.queued
+        if said is not None:
+            return f"Command {what} for {self.device}: {said}."
         return f"Sent {what} to {self.device}: waiting for its answer."
+
+
+def arguments(args: Mapping[str, Any], leave_out: tuple[str, ...] = ()) -> str:
+    """A command's arguments as a person reads them: `movie: 7AXKMY, keep on screen: yes`."""
+    parts = []
+    for key, value in args.items():
+        if key not in leave_out:
+            shown = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+            parts.append(f"{key.replace('_', ' ')}: {shown}")
+    return ", ".join(parts)
 
 
 def describe(name: str, args: Mapping[str, Any]) -> str:
     """A command and its arguments as a person reads them: `restart-kiosk (force: yes)`."""
-    if not args:
-        return name
-    parts = []
-    for key, value in args.items():
-        shown = ("yes" if value else "no") if isinstance(value, bool) else str(value)
-        parts.append(f"{key.replace('_', ' ')}: {shown}")
-    return f"{name} ({', '.join(parts)})"
+    shown = arguments(args)
+    return f"{name} ({shown})" if shown else name
 
 
 def send(ops: Console, device: str, name: str, args: Mapping[str, Any], sender: str) -> Sent:
@@ -139,12 +159,20 @@ def send(ops: Console, device: str, name: str, args: Mapping[str, Any], sender: 
         return Sent(command.id, device, name, command.args, why)
     ops.db.add_command(**row)
     subscriber = ops.subscriber
-    sent = subscriber is not None and subscriber.send(
+    handed = Handover.OFFLINE if subscriber is None else subscriber.send(
         topic(device, spec.program, "cmd"), command.to_json())
-    if not sent:  # the broker went away between the check and the send
-        ops.db.answer_command(command.id, "refused", NOT_TAKEN, None, now)
-        log.warning("command not sent: %s", NOT_TAKEN, extra=_extra(row))
-        return Sent(command.id, device, name, command.args, NOT_TAKEN)
+    if handed is Handover.QUEUED:  # the connection went as it was published
+        words = QUEUED.format(expires=command.expires.astimezone(
+            ZoneInfo(ops.settings.timezone)))
+        ops.db.note_command(command.id, words)
+        log.warning("command queued until the broker is back", extra=_extra(row))
+        return Sent(command.id, device, name, command.args, queued=words)
+    if handed is not Handover.SENT:  # the broker went away since the check, or paho said no
+        why = {Handover.OFFLINE: NOT_CONNECTED, Handover.FULL: QUEUE_FULL}.get(handed,
+                                                                              NOT_TAKEN)
+        ops.db.answer_command(command.id, device, spec.program, "refused", why, None, now)
+        log.warning("command not sent: %s", why, extra=_extra(row))
+        return Sent(command.id, device, name, command.args, why)
     log.info("command sent", extra=_extra(row))
     return Sent(command.id, device, name, command.args)
 

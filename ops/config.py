@@ -54,6 +54,9 @@ class Thresholds:
     slow_window: int = 20  # completions; at least 10, so that a quiet start says nothing
     slow_floor_s: float = 30.0  # shorter steps are never "slow" (2 s against a p95 of 0.3 s)
     slow_keep_s: float = 1800.0  # a slow step's alert clears after this (or a normal one)
+    # A movie stuck past its step's limit for this long more stops counting as stuck: one
+    # that will never move on (its outbox wiped, an event lost) lets its alert clear.
+    stuck_keep_s: float = 7200.0
 
 
 @dataclass(frozen=True, slots=True)

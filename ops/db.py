@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from moviepkg.ids import movie_code
+from moviepkg.ids import is_package_id, movie_code
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (device TEXT PRIMARY KEY, first_seen REAL, last_seen REAL);
@@ -177,15 +177,22 @@ class Database:
                           sent, expires, movie, outcome, detail,
                           None if outcome is None else sent))
 
-    def answer_command(self, command_id: str, outcome: str, detail: str,
-                       data: Mapping[str, Any] | None, answered: float) -> bool:
-        """Record a device's answer to a command; False when no command has that id."""
+    def answer_command(self, command_id: str, device: str, program: str, outcome: str,
+                       detail: str, data: Mapping[str, Any] | None, answered: float) -> bool:
+        """Record the answer to a command from the device and program it went to; False
+        when no command of theirs has that id (none at all, or another device's)."""
         with self._tx() as conn:
             cursor = conn.execute("UPDATE commands SET outcome = ?, detail = ?, data = ?, "
-                                  "answered = ? WHERE id = ?",
+                                  "answered = ? WHERE id = ? AND device = ? AND program = ?",
                                   (outcome, detail, json.dumps(dict(data)) if data else None,
-                                   answered, command_id))
+                                   answered, command_id, device, program))
             return cursor.rowcount > 0
+
+    def note_command(self, command_id: str, detail: str) -> None:
+        """Give a command still waiting for its answer the console's words about it."""
+        with self._tx() as conn:
+            conn.execute("UPDATE commands SET detail = ? WHERE id = ? AND outcome IS NULL",
+                         (detail, command_id))
 
     def command(self, command_id: str) -> Row | None:
         """One command of the log (args and data as dicts), or None."""
@@ -199,12 +206,18 @@ class Database:
         return [_command_row(row) for row in rows]
 
     def movie_commands(self, *movies: str, limit: int = 100) -> list[Row]:
-        """The commands about a movie (its package id, code or quarantine entry), newest first."""
+        """The commands about a movie (its package id, code or quarantine entry), newest first.
+
+        A package id among movies also finds its quarantine entries named `<id>-2`, `<id>-3`
+        (the quarantine's second entry of the same name, and so on).
+        """
         if not movies:
             return []
         marks = ", ".join("?" for _ in movies)
-        rows = self.query(f"SELECT * FROM commands WHERE movie IN ({marks}) "
-                          "ORDER BY sent DESC, rowid DESC LIMIT ?", (*movies, limit))
+        entries = [f"{movie}-%" for movie in movies if is_package_id(movie)]
+        also = "".join(" OR movie LIKE ?" for _ in entries)  # no % or _ in a package id
+        rows = self.query(f"SELECT * FROM commands WHERE movie IN ({marks}){also} "
+                          "ORDER BY sent DESC, rowid DESC LIMIT ?", (*movies, *entries, limit))
         return [_command_row(row) for row in rows]
 
     # -- alerts and mutes -------------------------------------------------------

@@ -251,18 +251,21 @@ class SlowStep:
 def slow_steps(movies: Iterable[Movie], now: float, th: Thresholds) -> list[SlowStep]:
     """What is slow now, one finding per (device, step).
 
-    Stuck: a movie in a step for longer than its limit (console clock). Slow: the step's
-    latest finished passage on a device took longer than its limit, or than slow_factor x
-    the p95 of the step's slow_window passages before it (once there are 10 of them, and
-    only if it took slow_floor_s); it holds for slow_keep_s, or until a normal one follows.
+    Stuck: a movie in a step for longer than its limit (console clock), for stuck_keep_s
+    past it: one that will never move on (its outbox wiped, an event lost) then stops
+    counting, so that its alert clears by itself. Slow: the step's latest finished passage
+    on a device took longer than its limit, or than slow_factor x the p95 of the step's
+    slow_window passages before it (once there are 10 of them, and only if it took
+    slow_floor_s); it holds for slow_keep_s, or until a normal one follows.
     """
     movies = list(movies)
     found: dict[tuple[str, str], SlowStep] = {}
     stuck: dict[tuple[str, str], list[Passage]] = defaultdict(list)
     for movie in movies:
-        if movie.open is not None and \
-                movie.open.running(now) > step_limit(th, movie.open.step):
-            stuck[(movie.open.device, movie.open.step.name)].append(movie.open)
+        if movie.open is not None:
+            limit = step_limit(th, movie.open.step)
+            if limit < movie.open.running(now) <= limit + th.stuck_keep_s:
+                stuck[(movie.open.device, movie.open.step.name)].append(movie.open)
     for key, passages in stuck.items():
         worst = max(passages, key=lambda p: p.running(now))
         found[key] = SlowStep(worst.step, worst.device, worst.package_id, worst.running(now),

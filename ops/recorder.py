@@ -91,11 +91,23 @@ def record(db: Database, topic: str, payload: bytes, now: float) -> bool:
                             format_utc(event.at, millis=True), event.detail, now)
         elif kind == "cmd/result":
             result = parse_result(payload)
-            if not db.answer_command(result.id, result.outcome, result.detail, result.data,
-                                     now):
-                log.info("an answer to a command this console does not know: ignored",
-                         extra={"command": result.id, "topic": topic[:200]})
+            if not db.answer_command(result.id, device, program, result.outcome,
+                                     result.detail, result.data, now):
+                _unanswered(db, result.id, topic)
         return True
     except TelemetryError as exc:
         log.warning("ignored a message: %s", exc, extra={"topic": topic[:200]})
         return False
+
+
+def _unanswered(db: Database, command_id: str, topic: str) -> None:
+    """Log an answer that fits no command: one this console does not know, or one that came
+    from another device or program than the one the command went to."""
+    sent = db.command(command_id)
+    if sent is None:
+        log.info("an answer to a command this console does not know: ignored",
+                 extra={"command": command_id, "topic": topic[:200]})
+    else:
+        log.warning("an answer from a device the command did not go to (it went to %s, "
+                    "%s): ignored", sent["device"], sent["program"],
+                    extra={"command": command_id, "topic": topic[:200]})

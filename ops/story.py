@@ -1,14 +1,14 @@
 """A movie's story: its whole way, station to store, and what operators did to it, in order.
 
 Built from the event stream (ops.insight reads a movie's steps) and the commands' audit
-log (the `commands` table, whose `movie` column names the package id, its code or a
-quarantine entry). Times are shown in the console's time zone; durations come from the
-events' own `at` times, as on the insight page.
+log (Database.movie_commands: those naming the package id, its code or a quarantine
+entry), said in the audit log's own words (ops.audit, ops.commands). Times are shown in
+the console's time zone; durations come from the events' own `at` times, as on the
+insight page.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 from moviepkg.ids import is_package_id, movie_code, normalize_code
 from moviepkg.times import format_utc
 
+from .audit import outcome
+from .commands import MOVIE_ARGS, arguments
 from .db import Database, Row
 from .insight import duration_text
 from .movies import PROBLEMS, RESTARTS, Movie, build_movie, load_movie
@@ -49,7 +51,8 @@ class Line:
     step_s: float | None = None  # how long that step took
     tone: str = ""  # "problem", "action" or ""
     sender: str = ""  # a command's operator
-    outcome: str = ""  # a command's answer: done, refused, failed, or waiting
+    outcome: str = ""  # a command's status (ops.audit.status): done, refused, ... expired
+    outcome_label: str = ""  # and in words, as the audit log says it
 
 
 @dataclass(slots=True)
@@ -84,45 +87,19 @@ def find(db: Database, text: str) -> tuple[list[str], str | None]:
                         "ORDER BY package_id", (code,))
         if rows:
             return [row["package_id"] for row in rows], code
-    if is_package_id(key) and commands_about(db, key, movie_code(key)):
+    if is_package_id(key) and db.movie_commands(key, movie_code(key), limit=1):
         return [key], movie_code(key)
     return [], code
 
 
-def has_commands(db: Database) -> bool:
-    """Whether this console's database keeps the commands' audit log."""
-    return bool(db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                         "AND name = 'commands'"))
-
-
-def commands_about(db: Database, package_id: str | None, code: str) -> list[Row]:
-    """The commands that name this movie (its id, code, or a quarantine entry), oldest first."""
-    if not has_commands(db):
-        return []
-    if package_id is None:
-        return db.query("SELECT * FROM commands WHERE upper(movie) = ? ORDER BY sent",
-                        (code,))
-    return db.query("SELECT * FROM commands WHERE movie = ? OR upper(movie) = ? "
-                    "OR movie LIKE ? ORDER BY sent", (package_id, code, f"{package_id}-%"))
-
-
 def _command_line(row: Row, now: float) -> Line:
-    """A line of the story for one command of the audit log."""
-    try:
-        args = json.loads(row.get("args") or "{}")
-    except ValueError:
-        args = {}
-    shown = ", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in args.items()
-                      if key not in ("movie", "package_id", "entry"))
-    outcome = row.get("outcome") or ("no answer (expired)" if (row.get("expires") or now) < now
-                                     else "waiting for an answer")
-    name = str(row.get("name") or "a command")
-    return Line(float(row.get("sent") or 0.0), "command",
-                f"{row.get('sender') or 'an operator'} sent “{name}”" +
-                (f" ({shown})" if shown else ""),
-                str(row.get("device") or ""), str(row.get("program") or ""),
-                detail=str(row.get("detail") or ""), tone="action",
-                sender=str(row.get("sender") or ""), outcome=str(outcome))
+    """A line of the story for one command of the audit log (without the movie's own id)."""
+    status, label, words = outcome(row, now)
+    shown = arguments(row["args"], leave_out=MOVIE_ARGS)
+    return Line(row["sent"], "command",
+                f"{row['sender']} sent “{row['name']}”" + (f" ({shown})" if shown else ""),
+                row["device"], row["program"], detail=words, tone="action",
+                sender=row["sender"], outcome=status, outcome_label=label)
 
 
 def _status(movie: Movie | None, now: float) -> str:
@@ -163,7 +140,8 @@ def build_story(db: Database, package_id: str | None, code: str, now: float,
             passage.step.name if passage else "", passage.step.label if passage else "",
             passage.seconds if passage else None, tone))
         previous = moment.at
-    story.lines += [_command_line(row, now) for row in commands_about(db, package_id, code)]
+    names = [name for name in (package_id, code) if name]
+    story.lines += [_command_line(row, now) for row in db.movie_commands(*names)]
     story.lines.sort(key=lambda line: line.when)  # stable: events keep their order
     story.status = _status(movie, now)
     return story

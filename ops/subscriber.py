@@ -10,6 +10,7 @@ import secrets
 import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +27,17 @@ from .recorder import record
 log = logging.getLogger("stopmo.ops.subscriber")
 FILTERS = [(f"{ROOT}/+/+/{kind}", 1) for kind in ("online", "state", "event", "cmd/result")]
 PRESENCE = topic("console", "console", "online")
+MAX_QUEUED = 100  # messages paho keeps for the broker while the connection is down
+
+
+class Handover(Enum):
+    """What became of a message given to the MQTT client to publish."""
+
+    SENT = "sent"  # on its way: paho sends it again until the broker acknowledges it
+    QUEUED = "queued"  # paho found the connection gone: it keeps it, to send on reconnecting
+    OFFLINE = "offline"  # the console knew it was not connected: not published at all
+    FULL = "full"  # paho already keeps MAX_QUEUED messages: this one is not kept
+    FAILED = "failed"  # any other error: not sent
 
 
 def _password(settings: Settings) -> str | None:
@@ -57,7 +69,7 @@ class Subscriber:
             self.client.tls_set(ca_certs=str(settings.mqtt_ca_file),
                                 tls_version=ssl.PROTOCOL_TLS_CLIENT)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
-        self.client.max_queued_messages_set(100)
+        self.client.max_queued_messages_set(MAX_QUEUED)
         self.client.will_set(PRESENCE, self._presence(False), qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -79,12 +91,23 @@ class Subscriber:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def send(self, name: str, payload: bytes) -> bool:
-        """Publish a command (QoS 1, never retained); False when it cannot go out now."""
+    def send(self, name: str, payload: bytes) -> Handover:
+        """Publish a command (QoS 1, never retained), unless known to be offline; say how.
+
+        The connection may drop after the check (before `on_disconnect` says so): paho
+        then answers MQTT_ERR_NO_CONN but keeps the message and sends it once it has
+        reconnected, so it is queued, not lost.
+        """
         if not self.connected:
-            return False
-        info = self.client.publish(name, payload, qos=1, retain=False)
-        return info.rc == mqtt.MQTT_ERR_SUCCESS
+            return Handover.OFFLINE
+        rc = self.client.publish(name, payload, qos=1, retain=False).rc
+        if rc == mqtt.MQTT_ERR_SUCCESS:
+            return Handover.SENT
+        if rc == mqtt.MQTT_ERR_NO_CONN:
+            return Handover.QUEUED
+        log.warning("the MQTT client did not take a message: %s", mqtt.error_string(rc),
+                    extra={"topic": name[:200]})
+        return Handover.FULL if rc == mqtt.MQTT_ERR_QUEUE_SIZE else Handover.FAILED
 
     def _set_connected(self, connected: bool) -> None:
         if connected != self.connected:

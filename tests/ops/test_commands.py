@@ -241,23 +241,68 @@ def test_only_a_logged_in_operator_with_the_form_token_can_send(app: Flask,
     assert [row["sender"] for row in console.db.query("SELECT * FROM commands")] == ["ana"]
 
 
-def test_waiting_then_expired_and_answers_to_unknown_commands(
-        client: FlaskClient, console: Console, clock: Clock,
-        caplog: pytest.LogCaptureFixture) -> None:
+def test_waiting_then_maybe_running_then_expired(client: FlaskClient, console: Console,
+                                                  clock: Clock) -> None:
+    """Unanswered: waiting until its expiry, then possibly running for the catalogue's run_s
+    (30 s for identify, 10 min for deliver-now), and only then expired."""
     db = console.db
     db.add_command("c0ffee000001", "st-3", "kiosk", "identify", {}, "ana", clock.now,
                    clock.now + 60)
     db.add_command("c0ffee000002", "st-3", "sync", "deliver-now", {}, "ben", clock.now,
                    clock.now + 60)
+    db.add_command("c0ffee000005", "st-3", "sync", "deliver-now", {}, "ben", clock.now,
+                   clock.now + 60)
     live = client.get("/live/devices/st-3").get_data(as_text=True)
-    assert live.count("waiting for an answer…") == 2 and "ben" in live
-    answer = Result("c0ffee000002", "done", datetime.fromtimestamp(clock.now, UTC),
+    assert live.count("waiting for an answer…") == 3 and "ben" in live
+    answer = Result("c0ffee000005", "done", datetime.fromtimestamp(clock.now, UTC),
                     "2 movies delivered")
     assert record(db, topic("st-3", "sync", "cmd/result"), answer.to_json(), clock.now + 1)
-    clock.advance(61)
+
+    def outcomes() -> list[str]:
+        """Each row's outcome label, newest first (as the live part shows them)."""
+        live = client.get("/live/devices/st-3").get_data(as_text=True)
+        return re.findall(r'<strong class="outcome \w+">([^<]+)</strong>', live)
+
+    clock.advance(60)  # the expiry itself: still waiting
+    assert outcomes().count("waiting for an answer…") == 2
+    clock.advance(1)
+    assert outcomes() == ["Done", "no answer yet (it may still be running)",
+                          "no answer yet (it may still be running)"]
     live = client.get("/live/devices/st-3").get_data(as_text=True)
-    assert "no answer (expired)" in live and "waiting for an answer…" not in live
     assert "2 movies delivered" in live and "(answered in 1.0 s)" in live
+    assert 'class="cmd-late"' in live
+    clock.advance(30)  # identify's 30 s are over; a delivery may run for 10 min
+    assert outcomes() == ["Done", "no answer yet (it may still be running)",
+                          "no answer (expired)"]
+    clock.advance(569)
+    assert outcomes()[1] == "no answer yet (it may still be running)"
+    clock.advance(1)
+    assert outcomes() == ["Done", "no answer (expired)", "no answer (expired)"]
+
+
+def test_an_answer_counts_only_from_the_device_it_went_to(
+        console: Console, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    """A result for a command's id from another device, or another program, is ignored."""
+    db = console.db
+    db.add_command("c0ffee000006", "st-3", "kiosk", "identify", {}, "ana", clock.now,
+                   clock.now + 60)
+    answer = Result("c0ffee000006", "done", datetime.fromtimestamp(clock.now, UTC),
+                    "the station number is on the screen for 15 s")
+    with caplog.at_level(logging.INFO, logger="stopmo.ops.recorder"):
+        assert record(db, topic("st-4", "kiosk", "cmd/result"), answer.to_json(), clock.now)
+        assert record(db, topic("st-3", "sync", "cmd/result"), answer.to_json(), clock.now)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        "an answer from a device the command did not go to (it went to st-3, kiosk): "
+        "ignored"] * 2
+    assert [r.__dict__["topic"] for r in warnings] == [topic("st-4", "kiosk", "cmd/result"),
+                                                       topic("st-3", "sync", "cmd/result")]
+    row = db.command("c0ffee000006")
+    assert row is not None and (row["outcome"], row["detail"]) == (None, None)
+    assert record(db, topic("st-3", "kiosk", "cmd/result"), answer.to_json(), clock.now + 2)
+    row = db.command("c0ffee000006")
+    assert row is not None and (row["outcome"], row["answered"]) == ("done", clock.now + 2)
+    caplog.clear()
     stray = Result("deadbeef0001", "done", datetime.fromtimestamp(clock.now, UTC), "?")
     with caplog.at_level(logging.INFO, logger="stopmo.ops.recorder"):
         assert record(db, topic("st-3", "kiosk", "cmd/result"), stray.to_json(), clock.now)

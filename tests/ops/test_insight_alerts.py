@@ -136,6 +136,33 @@ def test_a_stuck_movie_then_slow_then_normal(quiet_console: Console, clock: Cloc
     assert opened[0]["n"] == 1  # one alert all along, its message kept up to date
 
 
+def test_a_movie_that_never_moves_on_stops_counting_as_stuck(quiet_console: Console,
+                                                              clock: Clock) -> None:
+    """Stuck for stuck_keep_s (2 h) past its limit, then not any more: the alert clears by
+    itself; a movie stuck since in the same step still alerts."""
+    console = quiet_console
+    lost = inject(console.db, "st-2", clock.now, [5, 1, 1], 7)  # validated, never encoded
+    tick(console, clock, 7 + 181)
+    assert [(device, step) for device, step, _ in slow_alerts(console)] == [
+        ("processor", "encode")]
+    tick(console, clock, 7200 - 2)  # 2 h past its 3 min limit: still stuck
+    assert lost in slow_alerts(console)[0][2]
+    tick(console, clock, 2)
+    assert slow_alerts(console) == []
+    resolved = console.db.query("SELECT * FROM alerts WHERE rule = 'slow_step'")
+    assert len(resolved) == 1 and resolved[0]["resolved"] == clock.now
+    later = inject(console.db, "st-4", clock.now, [5, 1, 1], 8)
+    tick(console, clock, 7 + 181)
+    assert len(slow_alerts(console)) == 1 and later in slow_alerts(console)[0][2]
+    assert lost not in slow_alerts(console)[0][2]  # not counted among the others either
+    console.settings = replace(console.settings, thresholds=replace(
+        console.settings.thresholds, stuck_keep_s=60))  # alerts.stuck_keep_s
+    tick(console, clock, 58)
+    assert len(slow_alerts(console)) == 1
+    tick(console, clock, 2)  # a minute past its limit
+    assert slow_alerts(console) == []
+
+
 def test_a_nopublish_movie_is_never_stuck_in_publish(quiet_console: Console,
                                                      clock: Clock) -> None:
     """Only the PUBLISH movie waits to publish."""
@@ -161,10 +188,12 @@ def test_stuck_is_judged_on_the_consoles_clock(quiet_console: Console, clock: Cl
 def test_the_step_limits_are_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The limits and the slow-step settings come from ops.toml, checked."""
     config = tmp_path / "ops.toml"
-    config.write_text("[alerts]\nstep_encode_s = 300\nslow_factor = 4\nslow_window = 30\n")
+    config.write_text("[alerts]\nstep_encode_s = 300\nslow_factor = 4\nslow_window = 30\n"
+                      "stuck_keep_s = 3600\n")
     thresholds = load_settings(config, environ={}).thresholds
-    assert (thresholds.step_encode_s, thresholds.slow_factor, thresholds.slow_window) == \
-        (300, 4, 30)
+    assert (thresholds.step_encode_s, thresholds.slow_factor, thresholds.slow_window,
+            thresholds.stuck_keep_s) == (300, 4, 30, 3600)
+    assert load_settings(None, environ={}).thresholds.stuck_keep_s == 7200
     assert (thresholds.step_deliver_s, thresholds.step_to_screen_s,
             thresholds.step_publish_s) == (600, 60, 900)
     config.write_text("[alerts]\nslow_window = 5\nslow_factor = 1\n")

@@ -69,7 +69,7 @@ def test_an_error_shows_in_place(client: FlaskClient, console: Console) -> None:
     detail = html.index("store: connection refused (will retry)")
     assert html.index("On the big screen") < failed < detail < html.index("Retried")
     assert 'class="line action kind-retried"' in html and "by ana" in html
-    assert '<span class="outcome done">done</span>' in html
+    assert '<span class="outcome done">Done</span>' in html
     assert "one movie tried again" in html
     stopped = package("st-1", NOON, 9)
     feed(console.db, [event("processor", "processor", "received", stopped, NOON, "PUBLISH"),
@@ -142,9 +142,38 @@ def test_the_poster_when_the_console_has_it(console: Console, tmp_path: Path) ->
     assert "/posters/" not in client.get(f"/movies/{other}").get_data(as_text=True)
 
 
-def test_a_movie_without_the_commands_table(client: FlaskClient, console: Console) -> None:
-    """An older console file has no audit log: the story still shows the events."""
-    package_id = inject(console.db, "st-2", NOON - 100, [5, 1, 1, 30], 4)
-    console.db.query("DROP TABLE commands")
-    html = client.get(f"/movies/{package_id}").get_data(as_text=True)
-    assert "Encoded" in html and "sent “" not in html
+def test_commands_read_the_same_on_the_story_and_in_the_log(
+        client: FlaskClient, console: Console, clock: Clock) -> None:
+    """A command about the movie says the same words on its story as in the device's audit
+    log: its arguments (booleans as yes or no), and waiting, maybe running, expired.
+    A quarantine entry named after the movie (`<id>-2`) is found too."""
+    package_id = inject(console.db, "st-2", NOON - 100, [5, 1, 1, 30, 0], 4)
+    code = movie_code(package_id)
+    console.db.add_command("c0ffee000010", "processor", "processor", "take-down",
+                           {"movie": code, "keep_on_screen": True}, "ana", clock.now,
+                           clock.now + 600, movie=code)
+    console.db.add_command("c0ffee000011", "processor", "processor", "release",
+                           {"entry": f"{package_id}-2"}, "ben", clock.now - 50,
+                           clock.now + 10, movie=f"{package_id}-2", outcome="refused",
+                           detail="it is not in the quarantine any more")
+
+    def both() -> tuple[str, str]:
+        """The story page and the processing unit's audit log (its live part)."""
+        return (client.get(f"/movies/{code}").get_data(as_text=True),
+                client.get("/live/devices/processor").get_data(as_text=True))
+
+    story, log = both()
+    assert "ana sent “take-down” (keep on screen: yes)" in story
+    assert f"take-down (movie: {code}, keep on screen: yes)" in log
+    assert "ben sent “release”" in story and "it is not in the quarantine any more" in story
+    for page in both():
+        assert 'class="outcome waiting">waiting for an answer…<' in page
+    clock.advance(601)  # past its expiry: a take-down may run for 10 min more
+    for page in both():
+        assert "no answer yet (it may still be running)" in page and "expired" not in page
+    api = client.get(f"/api/movies/{code}").get_json()["timeline"]
+    assert [line["outcome"] for line in api if line["kind"] == "command"] == [
+        "refused", "late"]
+    clock.advance(600)
+    for page in both():
+        assert "no answer (expired)" in page and "may still be running" not in page
