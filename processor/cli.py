@@ -28,7 +28,7 @@ from .index import rebuild_index
 from .pipeline import Outcome, Pipeline
 from .publishing import no_events
 from .screen import FakeScreen, NullScreen, Screen
-from .state import FINAL
+from .state import FINAL, TakedownList
 from .storage import open_store
 from .store import StoreError
 from .takedown import AmbiguousCode, NoSuchMovie, reload_through_daemon, take_down
@@ -61,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("package_id")
     sub.add_parser("reindex", help="rebuild movies/index.json from the published records")
     unpublish = sub.add_parser("unpublish", help="take a movie down at a family's request: "
-                               "off the website, the store and (unless kept) the big screen "
-                               "(exit 0 done or done already, 5 no such movie)")
+                               "off the website, the store and (unless kept) the big screen; "
+                               "one not here yet goes on the take-down list (exit 0 done, "
+                               "5 neither a code nor an id, or a code two movies share)")
     unpublish.add_argument("movie", metavar="CODE_OR_ID", help="the movie's code (as the "
                            "station showed it) or its package id")
     unpublish.add_argument("--keep-on-screen", action="store_true",
@@ -228,13 +229,19 @@ def _process(package: Path, keep: bool, pipeline: Pipeline) -> Outcome:
 
 
 def _status(pipeline: Pipeline, as_json: bool, env: Environment) -> int:
+    """Print where every package stands, the take-downs waiting for their movie, and the
+    publish queue (as JSON with as_json)."""
     tz, now = ZoneInfo(pipeline.settings.timezone), pipeline.clock()
     states = pipeline.states.all()
+    takedowns = TakedownList(pipeline.settings.work_dir).entries()
     if as_json:
-        env.say(json.dumps(report.status_document(states, now, tz), indent=1, ensure_ascii=False))
+        env.say(json.dumps(report.status_document(states, now, tz, takedowns), indent=1,
+                           ensure_ascii=False))
         return ExitStatus.OK
     for state in states:
         env.say(report.package_line(state, tz))
+    for listed in report.pending_takedowns(takedowns, states):
+        env.say(report.pending_line(listed, tz))
     env.say(report.summary_line(report.queue_summary(states, now, tz), now))
     return ExitStatus.OK
 
@@ -248,6 +255,8 @@ def operator_name(environ: Mapping[str, str]) -> str:
 
 
 def _unpublish(args: argparse.Namespace, pipeline: Pipeline, env: Environment) -> int:
+    """Take a movie down from the command line (a movie not here yet goes on the take-down
+    list); exit 0 done, 5 not a code nor an id or a shared code, 1 the store failed."""
     by = (args.by or operator_name(env.env)).strip()[:64] or "operator"
     try:
         done = take_down(pipeline, args.movie, by, keep_on_screen=args.keep_on_screen,
@@ -256,9 +265,10 @@ def _unpublish(args: argparse.Namespace, pipeline: Pipeline, env: Environment) -
         env.complain(f"unpublish: {exc}")
         return ExitStatus.INVALID
     except StoreError as exc:
-        env.complain(f"unpublish: the store failed ({exc}); if the movie was found it is "
-                     f"marked taken down and never published again, but it may still be on "
-                     f"the website: run the same command again once the store answers")
+        env.complain(f"unpublish: the store failed ({exc}); the movie is marked taken down "
+                     f"(or, not here yet, on the take-down list) and never published again, "
+                     f"but it may still be on the website: run the same command again once "
+                     f"the store answers")
         return ExitStatus.FAILURE
     env.say(done.describe(ZoneInfo(pipeline.settings.timezone)))
     return ExitStatus.OK

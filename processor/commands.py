@@ -29,11 +29,12 @@ from moviepkg.ids import is_package_id
 
 from .pipeline import Pipeline
 from .quarantine import NotQuarantined, Quarantine
+from .report import clock_time
 from .screen import ScreenUnavailable
 from .screen.control import answer
 from .screen.ipc import MpvError
-from .state import PackageState
-from .takedown import AmbiguousCode, NoSuchMovie, clock_time, reload_in_process, take_down
+from .state import PackageState, TakedownList
+from .takedown import AmbiguousCode, NoSuchMovie, reload_in_process, take_down
 
 log = logging.getLogger("stopmo.processor.commands")
 PROGRAMS = ("processor", "screen")
@@ -54,7 +55,7 @@ class Commands:
         self.pipeline = pipeline
         self.enqueue = enqueue
         self.quarantine = Quarantine(pipeline.settings.quarantine_dir, pipeline.settings.inbox,
-                                     pipeline.states)
+                                     pipeline.states, TakedownList(pipeline.settings.work_dir))
         self.tz = ZoneInfo(pipeline.settings.timezone)
 
     def handlers(self, program: str) -> dict[str, Handler]:
@@ -74,6 +75,7 @@ class Commands:
         runner = self.runner(program)
 
         def handle(payload: bytes) -> bytes | None:
+            """Answer one command (None: not one for this program), logging the answer."""
             said = runner.handle(payload)
             if said is not None:
                 command, result = parse_command(payload), parse_result(said)
@@ -89,12 +91,15 @@ class Commands:
         return handle
 
     def _known(self, package_id: str) -> PackageState:
-        state = self.pipeline.states.load(package_id) if _looks_like_id(package_id) else None
+        """The state of package_id; Refused, in words, when this unit has none."""
+        # Only an id's shape is looked up: state files are named by it, never by a path.
+        state = self.pipeline.states.load(package_id) if is_package_id(package_id) else None
         if state is None:
             raise Refused(f"no package {package_id[:64]} on this processing unit")
         return state
 
     def _tell(self, kind: str, package_id: str | None, command: Command, detail: str) -> None:
+        """Tell telemetry what a command did to a movie, and who sent it (no movie: nothing)."""
         if package_id is not None:
             self.pipeline.events(kind, package_id, f"{detail} (by {command.sender})")
 
@@ -150,7 +155,8 @@ class Commands:
         return f"{len(due)} movies waiting to publish are due now"
 
     def take_down(self, command: Command) -> tuple[str, dict[str, Any]]:
-        """A family asked: off the website and the store (and the big screen, unless kept)."""
+        """A family asked: off the website and the store (and the big screen, unless kept);
+        a movie not here yet goes on the take-down list and is never published."""
         try:
             done = take_down(self.pipeline, command.args["movie"], command.sender,
                              keep_on_screen=bool(command.args.get("keep_on_screen")),
@@ -162,6 +168,8 @@ class Commands:
     # --- screen ------------------------------------------------------------------------
 
     def _screen(self, request: dict[str, Any]) -> Any:
+        """Ask the daemon's own screen (as its control socket would); Refused, in words, when
+        no screen is attached, it is off, or it cannot do it."""
         screen = self.pipeline.screen
         try:
             status = screen.status()
@@ -188,7 +196,7 @@ class Commands:
     def play(self, command: Command) -> str:
         """Play one movie now."""
         package_id = command.args["package_id"]
-        state = self.pipeline.states.load(package_id) if _looks_like_id(package_id) else None
+        state = self.pipeline.states.load(package_id) if is_package_id(package_id) else None
         if state is not None and state.taken_down and not state.keep_on_screen:
             raise Refused(f"{package_id} was taken down at "
                           f"{clock_time(state.taken_down_at, self.tz)} by "
@@ -207,11 +215,6 @@ class Commands:
 _WORDS = {"received": "on its way (received)", "validated": "on its way (validated)",
           "encoded": "on its way (encoded)", "shown": "on the big screen",
           "quarantined": "quarantined (release it instead)"}
-
-
-def _looks_like_id(text: str) -> bool:
-    """A package id's shape (never a path: state files are named by it)."""
-    return is_package_id(text)
 
 
 def _words(state: PackageState) -> str:

@@ -94,6 +94,7 @@ class Daemon:
         self._wake.set()
 
     def _take_accepted(self) -> None:
+        """Queue the packages operators let try again since the last look, backoff skipped."""
         with self._lock:
             accepted, self._accepted = self._accepted, []
         for package_id in accepted:

@@ -4,9 +4,11 @@ Each entry is a folder of `work/quarantine/`: a package folder with REASON added
 for a stray file or link, a folder holding it and REASON (pipeline.quarantine makes
 them). Releasing one puts it back in the inbox as it arrived, without REASON, for
 another try; its quarantined state file goes first, so the daemon looks at it afresh
-instead of taking it for a duplicate. Deleting removes it, and that state, for good.
-Only names of the quarantine's own entries are accepted: nothing with a slash, nothing
-starting with a dot, nothing outside the folder.
+instead of taking it for a duplicate (and never finds, then loses, a state of its own
+making). Deleting removes it, and that state, for good. A take-down of the movie
+outlives both on the take-down list (state.TakedownList): released, it arrives taken
+down. Only names of the quarantine's own entries are accepted: nothing with a slash,
+nothing starting with a dot, nothing outside the folder.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from moviepkg.ids import is_package_id
 
 from .errors import ProcessorError
 from .files import move_in
-from .state import StateStore, Step
+from .state import Listed, PackageState, StateStore, Step, TakedownList
 
 log = logging.getLogger("stopmo.processor.quarantine")
 REASON = "REASON"
@@ -52,10 +54,12 @@ class Entry:
 class Quarantine:
     """The quarantine folder of a work dir, and the inbox its entries came from."""
 
-    def __init__(self, folder: Path, inbox: Path, states: StateStore) -> None:
+    def __init__(self, folder: Path, inbox: Path, states: StateStore,
+                 takedowns: TakedownList) -> None:
         self.folder = folder
         self.inbox = inbox
         self.states = states
+        self.takedowns = takedowns
 
     def entry(self, name: str) -> Entry:
         """The entry called name; NotQuarantined for anything else."""
@@ -80,33 +84,36 @@ class Quarantine:
         return Entry(path, original, reason, single)
 
     def release(self, name: str) -> Entry:
-        """Move an entry back into the inbox, as it arrived, for another try."""
+        """Move an entry back into the inbox, as it arrived, for another try; its
+        quarantined state goes first (a take-down in it onto the take-down list)."""
         entry = self.entry(name)
         target = self.inbox / entry.original
         if target.exists() or target.is_symlink():
             raise NotQuarantined(f"the inbox holds {entry.original} already: delete or "
                                  f"release that one first")
-        if entry.package_id is not None:
-            known = self.states.load(entry.package_id)
-            if known is not None and known.step is not Step.QUARANTINED:
-                raise NotQuarantined(
-                    f"{entry.package_id} is {known.status.replace('-', ' ')} already: this "
-                    f"copy would only be set aside as a duplicate; delete it instead")
+        known = self.states.load(entry.package_id) if entry.package_id is not None else None
+        if known is not None and known.step is not Step.QUARANTINED:
+            raise NotQuarantined(
+                f"{known.package_id} is {known.status.replace('-', ' ')} already: this "
+                f"copy would only be set aside as a duplicate; delete it instead")
         self.inbox.mkdir(parents=True, exist_ok=True)
-        if entry.single is not None:
-            move_in(entry.single, target)
-            shutil.rmtree(entry.path)
-        else:
-            reason_file = entry.path / REASON
-            reason_file.unlink(missing_ok=True)  # never into the inbox: it is no frame
-            try:
+        if known is not None:  # before the move: the daemon may take it in at once
+            self._forget(known)  # looked at afresh, not as quarantined
+        try:
+            if entry.single is not None:
+                move_in(entry.single, target)
+            else:
+                (entry.path / REASON).unlink(missing_ok=True)  # never into the inbox
                 move_in(entry.path, target)
-            except OSError:
-                write_atomic(reason_file, (entry.reason + "\n").encode())
-                raise
+        except OSError:
+            if entry.single is None:
+                write_atomic(entry.path / REASON, (entry.reason + "\n").encode())
+            if known is not None:  # still in the quarantine: still quarantined
+                self.states.save(known, known.updated_at)
+            raise
+        if entry.single is not None:
+            shutil.rmtree(entry.path)
         fsync_dir(self.folder)
-        if entry.package_id is not None:
-            self.states.remove(entry.package_id)  # looked at afresh, not as quarantined
         log.info("released from the quarantine into the inbox (it was: %s)", entry.reason,
                  extra={"package_id": entry.package_id or entry.original})
         return entry
@@ -119,10 +126,17 @@ class Quarantine:
         if entry.package_id is not None:
             known = self.states.load(entry.package_id)
             if known is not None and known.step is Step.QUARANTINED:
-                self.states.remove(entry.package_id)
+                self._forget(known)
         log.info("deleted from the quarantine (it was: %s)", entry.reason,
                  extra={"package_id": entry.package_id or entry.original})
         return entry
+
+    def _forget(self, known: PackageState) -> None:
+        """Remove a quarantined state file, its take-down kept on the take-down list."""
+        if known.taken_down:
+            with self.takedowns.held():
+                self.takedowns.record(Listed.of(known))
+        self.states.remove(known.package_id)
 
 
 def _folder_name(path: Path) -> str:

@@ -10,6 +10,13 @@ package's lock. Then everything publishing put in the store for it goes: the rec
 first (so no rebuild of the index can bring it back), its index entry, the video and
 the poster. A second take-down answers when and by whom the first was, and makes sure
 once more that the store holds nothing of it (after a failure midway, run it again).
+
+Every take-down also goes on the take-down list (state.TakedownList), the record that
+outlives a state file (a quarantined movie released for another try gets a new one). A
+movie that is not here yet (still in its station's outbox: the station offline, a
+backlog) is not refused: its take-down waits on the list, and when the movie arrives it
+is taken in and never published, nor (unless kept on screen) shown. Only a text that is
+neither a code nor a package id is refused.
 """
 
 from __future__ import annotations
@@ -37,10 +44,11 @@ from moviepkg.record import (
 from .errors import ProcessorError
 from .index import remove_from_index, stored_records
 from .pipeline import Pipeline
+from .report import clock_time
 from .screen import Screen, ScreenUnavailable
 from .screen.control import request
-from .state import PackageState, Step
-from .store import Store
+from .state import Listed, PackageState, Step, TakedownList
+from .store import Store, StoreError
 
 log = logging.getLogger("stopmo.processor.takedown")
 
@@ -84,15 +92,34 @@ class TakenDown:
         return {"package_id": self.package_id, "code": self.code,
                 "taken_down_at": datetime.fromtimestamp(self.at, UTC).isoformat(),
                 "taken_down_by": self.by, "keep_on_screen": self.keep_on_screen,
-                "already": self.already}
+                "already": self.already, "pending": False}
 
 
-def clock_time(epoch: float, tz: ZoneInfo) -> str:
-    """HH:MM in the festival's time zone."""
-    return datetime.fromtimestamp(epoch, tz).strftime("%H:%M")
+@dataclass(frozen=True, slots=True)
+class OnTheList:
+    """A take-down of a movie that is not here yet: it waits on the take-down list."""
+
+    listed: Listed  # what the list holds for it now
+    already: bool  # it was on the list before this take-down
+
+    def describe(self, tz: ZoneInfo) -> str:
+        """One sentence for the operator."""
+        since = f" since {clock_time(self.listed.at, tz)} by {self.listed.by}" \
+            if self.already else ""
+        return (f"no movie {self.listed.named} here yet (it may still be at its station): it "
+                f"is on the take-down list{since}; when it arrives it is never published"
+                f"{'' if self.listed.keep_on_screen else ', nor shown'}")
+
+    def data(self) -> dict[str, object]:
+        """The facts, for a command's answer."""
+        return {"package_id": self.listed.package_id or None, "code": self.listed.code,
+                "taken_down_at": datetime.fromtimestamp(self.listed.at, UTC).isoformat(),
+                "taken_down_by": self.listed.by, "keep_on_screen": self.listed.keep_on_screen,
+                "already": self.already, "pending": True}
 
 
 def _record(store: Store, key: str) -> MovieRecord | None:
+    """The movie record the store holds under key (None: none, or not a record)."""
     data = store.get_bytes(key)
     try:
         return parse_record(data) if data is not None else None
@@ -119,6 +146,36 @@ def _from_store(store: Store, package_id: str | None, code: str | None) -> list[
     return matches
 
 
+def _named(movie: str) -> tuple[str | None, str | None]:
+    """The package id and the code a text can be (either may be None); NoSuchMovie when it
+    is neither."""
+    text = movie.strip()
+    package_id = text if is_package_id(text) else None
+    code = normalize_code(text)
+    if package_id is None and code is None:
+        raise NoSuchMovie(f"{text[:40]!r} is neither a movie code nor a package id")
+    return package_id, code
+
+
+def _one(matches: list[PackageState], code: str | None) -> list[PackageState]:
+    """matches, unless several movies share the code: AmbiguousCode, in words."""
+    if len(matches) > 1:
+        ids = ", ".join(sorted(s.package_id for s in matches))
+        raise AmbiguousCode(f"{len(matches)} movies have the code {code}: {ids}; "
+                            f"give the package id")
+    return matches
+
+
+def _here(pipeline: Pipeline, package_id: str | None, code: str | None) -> list[PackageState]:
+    """The states of this unit with this package id, else with this code."""
+    if package_id is not None:
+        state = pipeline.states.load(package_id)
+        if state is not None:
+            return [state]
+    return _one([s for s in pipeline.states.all()
+                 if code and movie_code(s.package_id) == code], code)
+
+
 def find_movie(pipeline: Pipeline, movie: str) -> PackageState:
     """The state of the movie named by a code or a package id.
 
@@ -126,24 +183,13 @@ def find_movie(pipeline: Pipeline, movie: str) -> PackageState:
     Raises NoSuchMovie or AmbiguousCode, in words; StoreError when the store must be
     asked and does not answer.
     """
-    text = movie.strip()
-    package_id = text if is_package_id(text) else None
-    code = normalize_code(text)
-    if package_id is not None:
-        state = pipeline.states.load(package_id)
-        if state is not None:
-            return state
-    if package_id is None and code is None:
-        raise NoSuchMovie(f"{text[:40]!r} is neither a movie code nor a package id")
-    matches = [s for s in pipeline.states.all() if code and movie_code(s.package_id) == code]
+    package_id, code = _named(movie)
+    matches = _here(pipeline, package_id, code)
     if not matches:
         records = {r.id: r for r in _from_store(pipeline.store, package_id, code)}
-        matches = [PackageState(r.id, Step.DONE, publish=r.public,
-                                created_at=r.created_at.isoformat()) for r in records.values()]
-    if len(matches) > 1:
-        ids = ", ".join(sorted(s.package_id for s in matches))
-        raise AmbiguousCode(f"{len(matches)} movies have the code {code}: {ids}; "
-                            f"give the package id")
+        matches = _one([PackageState(r.id, Step.DONE, publish=r.public,
+                                     created_at=r.created_at.isoformat())
+                        for r in records.values()], code)
     if not matches:
         named = f"with code {code}" if code is not None else package_id
         raise NoSuchMovie(f"no movie {named} on this processing unit")
@@ -164,10 +210,65 @@ def remove_from_store(store: Store, package_id: str, now: datetime, index_lock: 
 
 
 def take_down(pipeline: Pipeline, movie: str, by: str, keep_on_screen: bool = False,
-              reload_screen: Callable[[], None] | None = None) -> TakenDown:
+              reload_screen: Callable[[], None] | None = None) -> TakenDown | OnTheList:
     """Take a movie down (see the module docstring); reload_screen rebuilds the big
-    screen's loop once the local copy is gone (None: nobody to tell)."""
-    found = find_movie(pipeline, movie)
+    screen's loop once the local copy is gone (None: nobody to tell).
+
+    A movie neither here nor in the store goes on the take-down list (OnTheList). When
+    the store does not answer, a movie not here goes on the list all the same (the store
+    not checked), and the StoreError is raised.
+    """
+    package_id, code = _named(movie)
+    takedowns = TakedownList(pipeline.settings.work_dir)
+    found: PackageState | OnTheList
+    try:
+        found = find_movie(pipeline, movie)
+    except NoSuchMovie:
+        found = _wait_for_it(pipeline, takedowns, package_id, code, by, keep_on_screen,
+                             store_checked=True)
+    except StoreError:
+        found = _wait_for_it(pipeline, takedowns, package_id, code, by, keep_on_screen,
+                             store_checked=False)
+        if isinstance(found, OnTheList):
+            raise
+    if isinstance(found, PackageState):
+        return _take_down_here(pipeline, takedowns, found, by, keep_on_screen, reload_screen)
+    listed = found.listed
+    if not found.already:
+        log.info("no movie %s here yet: on the take-down list, asked by %s", listed.named,
+                 by, extra={"package_id": listed.package_id or None, "code": listed.code})
+        if listed.package_id:
+            pipeline.events("taken_down", listed.package_id,
+                            f"by {by}, not here yet: on the take-down list")
+    return found
+
+
+def _wait_for_it(pipeline: Pipeline, takedowns: TakedownList, package_id: str | None,
+                 code: str | None, by: str, keep_on_screen: bool,
+                 store_checked: bool) -> PackageState | OnTheList:
+    """Put the take-down of a movie not here on the list; if it arrived meanwhile, its state.
+
+    Named by a code, the entry holds the code alone (any movie arriving with it is taken
+    down); named by an id, the id and its code.
+    """
+    with takedowns.held():  # no package is taken in meanwhile (Pipeline.receive)
+        arrived = _here(pipeline, package_id, code)
+        if arrived:
+            return arrived[0]
+        listed_id = "" if code is not None else package_id or ""
+        listed_code = code if code is not None else movie_code(listed_id)
+        earlier = takedowns.get(listed_id, listed_code)
+        now = pipeline.clock()
+        listed = takedowns.record(Listed(listed_code, listed_id, now, by, keep_on_screen,
+                                         now if store_checked else 0.0))
+    return OnTheList(listed, already=earlier is not None)
+
+
+def _take_down_here(pipeline: Pipeline, takedowns: TakedownList, found: PackageState, by: str,
+                    keep_on_screen: bool,
+                    reload_screen: Callable[[], None] | None) -> TakenDown:
+    """Take down a movie this unit (or its store) knows: mark it, empty the store of it,
+    and take it off the big screen unless kept."""
     package_id = found.package_id
     lock = pipeline.settings.work_dir / "locks" / f"{package_id}.lock"
     with exclusive(lock):  # waits for an encode or a publish try of this movie to end
@@ -184,6 +285,8 @@ def take_down(pipeline: Pipeline, movie: str, by: str, keep_on_screen: bool = Fa
             # Nothing left to do for it: never published, and (unless kept) never shown.
             state.step, state.gave_up, state.next_attempt_at = Step.DONE, False, 0.0
         state.unpublished_at = 0.0
+        with takedowns.held():  # the record that outlives the state file
+            takedowns.record(Listed.of(state))
         pipeline.states.save(state, pipeline.clock())  # from here nothing publishes it
     # Outside the lock (S3 may be slow): no publish try can start any more, and one that
     # ran has ended, so what is deleted now stays deleted.
@@ -192,6 +295,9 @@ def take_down(pipeline: Pipeline, movie: str, by: str, keep_on_screen: bool = Fa
         latest = pipeline.states.load(package_id) or state
         latest.unpublished_at = pipeline.clock()
         pipeline.states.save(latest, pipeline.clock())
+        if latest.taken_down:
+            with takedowns.held():
+                takedowns.record(Listed.of(latest))
     if off_screen_now:
         removed = pipeline.remove_local_movie(package_id)
         log.info("off the big screen: %d local files removed", removed,
@@ -214,6 +320,7 @@ def take_down(pipeline: Pipeline, movie: str, by: str, keep_on_screen: bool = Fa
 def reload_in_process(screen: Screen) -> Callable[[], None]:
     """Rebuild the loop of the daemon's own screen (no screen: nothing to do)."""
     def reload() -> None:
+        """Rebuild the loop now; a screen that fails is logged, never raised."""
         try:
             screen.reload()
         except ScreenUnavailable:
@@ -227,6 +334,7 @@ def reload_through_daemon(pipeline: Pipeline) -> Callable[[], None]:
     """From a command line: ask a running daemon to rebuild its loop (none runs: its next
     start builds the loop from the movies on disk)."""
     def reload() -> None:
+        """Ask the daemon, if one runs, to rebuild its loop; one that fails is logged."""
         with try_lock(pipeline.daemon_lock) as alone:
             if alone:
                 return

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 import random
 import secrets
+import struct
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,7 +22,7 @@ from processor.daemon import Daemon
 from processor.pipeline import Outcome, Pipeline
 from processor.screen import FakeScreen, NullScreen
 from processor.screen.mpv import MpvScreen
-from processor.state import Step
+from processor.state import Step, TakedownList
 from processor.store import FileStore
 from tests.processor.conftest import add_package
 from tests.services import MpvProcess, wait_until
@@ -63,6 +66,46 @@ class Unit:
 
     def kinds(self) -> list[str]:
         return [kind for kind, _, _ in self.told]
+
+
+IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x80, 0x100, 0x200
+
+
+class Inotify:
+    """The kernel's inotify(7) on some folders: what happened in them, in the order it did."""
+
+    def __init__(self) -> None:
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self.fd >= 0, os.strerror(ctypes.get_errno())
+        self.folders: dict[int, str] = {}
+
+    def watch(self, folder: Path, mask: int) -> None:
+        """Report these events in folder (by the folder's name)."""
+        wd = self.libc.inotify_add_watch(self.fd, os.fsencode(folder), mask)
+        assert wd >= 0, os.strerror(ctypes.get_errno())
+        self.folders[wd] = folder.name
+
+    def events(self) -> list[tuple[str, str]]:
+        """(folder, name) of every event so far, oldest first."""
+        data = b""
+        while True:
+            try:
+                data += os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+        seen, offset = [], 0
+        while offset < len(data):
+            wd, _, _, length = struct.unpack_from("iIII", data, offset)
+            name = data[offset + 16:offset + 16 + length].rstrip(b"\0").decode()
+            seen.append((self.folders[wd], name))
+            offset += 16 + length
+        return seen
+
+    def close(self) -> None:
+        """Stop watching."""
+        os.close(self.fd)
 
 
 def down_store(tmp_path: Path) -> FileStore:
@@ -160,6 +203,77 @@ def test_release_refuses_what_is_not_an_entry_or_would_be_a_duplicate(
     assert (pipeline.settings.work_dir / "secret").is_dir()
 
 
+def test_a_quarantined_movie_taken_down_stays_down_after_release(pipeline: Pipeline) -> None:
+    unit = Unit(pipeline)
+    inbox = pipeline.settings.inbox
+    package = add_package(inbox)
+    unit.pipeline.quarantine(package, "held back for a look")
+    assert unit.send("take-down", movie=movie_code(package.name))[0] == "done"
+    state = unit.pipeline.states.load(package.name)
+    assert state is not None and state.step is Step.QUARANTINED and state.taken_down
+    assert unit.send("release", entry=package.name)[0] == "done"
+    assert unit.pipeline.states.load(package.name) is None  # looked at afresh
+    outcome, state = unit.pipeline.receive(inbox / package.name)
+    assert outcome is Outcome.SHOWN and state is not None and state.step is Step.DONE
+    assert state.taken_down_by == "ana" and not state.keep_on_screen
+    assert unit.pipeline.store.list_keys("movies/") in ([], ["movies/index.json"])
+    assert pipeline.settings.screen_log is not None and not pipeline.settings.screen_log.exists()
+    assert "published" not in unit.kinds() and "on_screen" not in unit.kinds()
+
+
+def test_delete_keeps_the_take_down_for_a_copy_that_arrives_later(pipeline: Pipeline,
+                                                                   tmp_path: Path) -> None:
+    unit = Unit(pipeline)
+    package = add_package(tmp_path / "outbox")
+    unit.pipeline.quarantine(package, "held back for a look", keep=True)  # the station keeps it
+    assert unit.send("take-down", movie=package.name)[0] == "done"
+    assert unit.send("delete", entry=package.name)[0] == "done"
+    assert unit.pipeline.states.load(package.name) is None
+    [listed] = TakedownList(pipeline.settings.work_dir).entries()
+    assert (listed.package_id, listed.by) == (package.name, "ana")
+    package.rename(pipeline.settings.inbox / package.name)  # delivered once more
+    outcome, state = unit.pipeline.receive(pipeline.settings.inbox / package.name)
+    assert outcome is Outcome.SHOWN and state is not None and state.taken_down_by == "ana"
+    assert "published" not in unit.kinds()
+
+
+def test_a_take_down_only_in_a_quarantined_state_survives_release_and_a_new_copy(
+        pipeline: Pipeline, tmp_path: Path) -> None:
+    unit = Unit(pipeline)
+    inbox = pipeline.settings.inbox
+    released, copied = add_package(inbox, minutes=1), add_package(tmp_path / "outbox", minutes=2)
+    for package in (released, copied):  # state files from before the take-down list
+        unit.pipeline.quarantine(package, "held back for a look", keep=package is copied)
+        state = unit.pipeline.states.load(package.name)
+        assert state is not None
+        state.taken_down_at, state.taken_down_by = 1.8e9, "ana"
+        unit.pipeline.states.save(state, 1.8e9)
+    assert unit.send("release", entry=released.name)[0] == "done"
+    copied.rename(inbox / copied.name)  # a second delivery; its first copy stays quarantined
+    for package in (released, copied):
+        outcome, state = unit.pipeline.receive(inbox / package.name)
+        assert outcome is Outcome.SHOWN and state is not None, package.name
+        assert (state.taken_down_at, state.taken_down_by) == (1.8e9, "ana")
+    assert unit.pipeline.store.list_keys("movies/") == []
+
+
+def test_release_forgets_the_state_before_the_entry_reaches_the_inbox(
+        pipeline: Pipeline) -> None:
+    unit = Unit(pipeline)
+    package = add_package(pipeline.settings.inbox)
+    unit.pipeline.quarantine(package, "held back for a look")
+    watch = Inotify()
+    try:
+        watch.watch(unit.pipeline.states.folder, IN_DELETE)
+        watch.watch(pipeline.settings.inbox, IN_CREATE | IN_MOVED_TO)
+        assert unit.send("release", entry=package.name)[0] == "done"
+        seen = watch.events()
+    finally:
+        watch.close()
+    # A daemon may take the entry in the moment it appears: its state is gone by then.
+    assert seen.index(("state", f"{package.name}.json")) < seen.index(("inbox", package.name))
+
+
 def test_publish_now_makes_the_waiting_movies_due(pipeline: Pipeline, tmp_path: Path) -> None:
     store = down_store(tmp_path)
     unit = Unit(pipeline, store=store)
@@ -207,7 +321,8 @@ def test_take_down_by_code_then_again_and_unknown_codes(pipeline: Pipeline) -> N
     assert unit.kinds().count("taken_down") == 1
     unknown = "7AXKMY" if code != "7AXKMY" else "7AXKMZ"
     assert unit.send("take-down", movie=unknown) == (
-        "refused", f"no movie with code {unknown} on this processing unit")
+        "done", f"no movie with code {unknown} here yet (it may still be at its station): it "
+                f"is on the take-down list; when it arrives it is never published, nor shown")
     assert unit.send("take-down", movie="hello world!") == (
         "refused", "'hello world!' is neither a movie code nor a package id")
     assert unit.send("take-down") == ("refused", "take-down needs movie")

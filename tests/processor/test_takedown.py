@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import logging
+import os
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from moviepkg.commands import Command, parse_result
 from moviepkg.ids import movie_code, new_package_id
 from moviepkg.logs import setup_logging
 from moviepkg.record import INDEX_KEY, parse_index
+from processor import cli, commands, report, takedown
+from processor.daemon import Daemon
 from processor.pipeline import Outcome, Pipeline
-from processor.report import package_line, status_document
+from processor.report import clock_time, package_line, pending_line, status_document
 from processor.s3store import S3Store
 from processor.screen import FakeScreen, read_fake_screen
-from processor.state import PackageState, Step
-from processor.store import FileStore, Store
-from processor.takedown import AmbiguousCode, NoSuchMovie, find_movie, take_down
+from processor.state import PackageState, Step, TakedownList
+from processor.store import FileStore, Store, StoreError
+from processor.takedown import (
+    AmbiguousCode,
+    NoSuchMovie,
+    OnTheList,
+    TakenDown,
+    find_movie,
+    take_down,
+)
 from processor.telemetry import ProcessorTelemetry
 from tests.processor.conftest import add_package, daemon, daemon_env, state_of
 from tests.processor.test_cli import base_env
@@ -62,6 +77,19 @@ def keys(store: Store) -> list[str]:
     return store.list_keys("movies/")
 
 
+def listening(pipeline: Pipeline) -> tuple[Pipeline, list[tuple[str, str, str]]]:
+    """The same pipeline, telling its events to a list."""
+    told: list[tuple[str, str, str]] = []
+    return Pipeline(pipeline.settings, pipeline.store, pipeline.screen,
+                    events=lambda *event: told.append(event)), told
+
+
+def shown(pipeline: Pipeline) -> list[str]:
+    """The movies handed to the fake big screen, in order."""
+    assert pipeline.settings.screen_log is not None
+    return [movie["package_id"] for movie in read_fake_screen(pipeline.settings.screen_log)]
+
+
 def indexed(store: Store) -> list[str]:
     data = store.get_bytes(INDEX_KEY)
     return [m.id for m in parse_index(data).movies] if data else []
@@ -79,6 +107,10 @@ def test_take_down_removes_every_object_and_the_index_entry(unit: Pipeline) -> N
     assert state is not None and state.taken_down and state.taken_down_by == "ana"
     assert not state.keep_on_screen and state.unpublished_at >= state.taken_down_at
     assert state.step is Step.DONE and state.status == "taken-down"
+    [listed] = TakedownList(unit.settings.work_dir).entries()  # outlives the state file
+    assert (listed.package_id, listed.code, listed.by, listed.keep_on_screen) == (
+        gone, movie_code(gone), "ana", False)
+    assert (listed.at, listed.unpublished_at) == (state.taken_down_at, state.unpublished_at)
     assert not list(unit.movies_dir.glob(f"{gone}.*"))  # the screen's copy, too
     assert (unit.movies_dir / f"{stays}.mp4").exists()
     tz = ZoneInfo(unit.settings.timezone)
@@ -145,7 +177,144 @@ def test_a_movie_only_the_store_knows_can_be_taken_down(unit: Pipeline) -> None:
     state = unit.states.load(package_id)
     assert state is not None and state.taken_down and state.publish
     with pytest.raises(NoSuchMovie, match="no movie st-1-20260501t100000z-ffff on this "):
-        take_down(unit, "st-1-20260501t100000z-ffff", "ana")
+        find_movie(unit, "st-1-20260501t100000z-ffff")
+
+
+def test_a_movie_taken_down_before_it_arrives_is_never_shown_nor_published(
+        pipeline: Pipeline, tmp_path: Path) -> None:
+    unit, told = listening(pipeline)
+    package = add_package(tmp_path / "outbox")  # still in its station's outbox
+    code = movie_code(package.name)
+    pending = take_down(unit, f"{code[:3].lower()}-{code[3:]}", "ana")
+    assert isinstance(pending, OnTheList) and not pending.already
+    tz = ZoneInfo(unit.settings.timezone)
+    assert pending.describe(tz) == (
+        f"no movie with code {code} here yet (it may still be at its station): it is on the "
+        f"take-down list; when it arrives it is never published, nor shown")
+    assert pending.data()["package_id"] is None and pending.data()["pending"] is True
+    hhmm = clock_time(pending.listed.at, tz)
+    again = take_down(unit, code, "bob")
+    assert isinstance(again, OnTheList) and again.already
+    assert f"it is on the take-down list since {hhmm} by ana; when" in again.describe(tz)
+    assert told == []  # no package id to tell telemetry about yet
+    takedowns = TakedownList(unit.settings.work_dir)
+    document = status_document(unit.states.all(), unit.clock(), tz, takedowns.entries())
+    assert document["taken_down_pending"] == [{
+        "package_id": None, "code": code, "at": pending.listed.at, "at_local": hhmm,
+        "by": "ana", "keep_on_screen": False, "store_checked": True}]
+    assert pending_line(takedowns.entries()[0], tz) == (
+        f"{code}  pending-take-down  at {hhmm} by ana: not here yet; when it arrives it is "
+        f"never published, nor shown")
+
+    arrived = unit.settings.inbox / package.name
+    package.rename(arrived)  # the station is back online
+    outcome, state = unit.receive(arrived)
+    assert outcome is Outcome.SHOWN and state is not None and state.step is Step.DONE
+    assert (state.taken_down_by, state.taken_down_at) == ("ana", pending.listed.at)
+    assert not arrived.exists() and (unit.packages_dir / package.name).is_dir()  # taken in
+    assert [kind for kind, _, _ in told] == ["received"]
+    unit.publisher.reload()
+    assert unit.publisher.status().waiting == 0 and unit.publisher.drain() == 0
+    assert keys(unit.store) == [] and shown(unit) == []
+    document = status_document(unit.states.all(), unit.clock(), tz, takedowns.entries())
+    assert document["taken_down_pending"] == []
+    assert [movie["package_id"] for movie in document["taken_down"]] == [package.name]
+    later = take_down(unit, code, "bob")
+    assert isinstance(later, TakenDown) and later.describe(tz) == (
+        f"already taken down at {hhmm} by ana")
+
+
+def test_kept_on_screen_before_it_arrives_it_is_shown_never_published(
+        pipeline: Pipeline, tmp_path: Path) -> None:
+    unit, told = listening(pipeline)
+    package = add_package(tmp_path / "outbox")
+    pending = take_down(unit, package.name, "ana", keep_on_screen=True)
+    assert isinstance(pending, OnTheList) and pending.listed.package_id == package.name
+    assert pending.describe(ZoneInfo("UTC")).endswith(
+        "on the take-down list; when it arrives it is never published")
+    assert told == [("taken_down", package.name, "by ana, not here yet: on the take-down list")]
+    package.rename(unit.settings.inbox / package.name)
+    outcome, state = unit.receive(unit.settings.inbox / package.name)
+    assert outcome is None and state is not None and state.keep_on_screen
+    assert unit.advance(package.name) is Outcome.SHOWN
+    assert keys(unit.store) == [] and shown(unit) == [package.name]
+    kinds = [kind for kind, _, _ in told]
+    assert "on_screen" in kinds and "published" not in kinds
+
+
+def test_a_take_down_goes_on_the_list_when_the_store_does_not_answer(
+        pipeline: Pipeline, tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    down = Pipeline(pipeline.settings, FileStore(blocked / "store"), pipeline.screen)
+    package = add_package(tmp_path / "outbox")
+    code = movie_code(package.name)
+    with pytest.raises(StoreError):
+        take_down(down, code, "ana")
+    [listed] = TakedownList(pipeline.settings.work_dir).entries()
+    assert (listed.code, listed.package_id, listed.by, listed.unpublished_at) == (
+        code, "", "ana", 0.0)
+    tz = ZoneInfo(pipeline.settings.timezone)
+    assert pending_line(listed, tz).endswith(
+        "; the store was NOT checked: take it down again once it answers")
+    package.rename(pipeline.settings.inbox / package.name)
+    outcome, state = down.receive(pipeline.settings.inbox / package.name)
+    assert outcome is Outcome.SHOWN and state is not None and state.taken_down
+    assert package_line(state, tz).endswith("NOT yet removed from the store: take it down again")
+    again = take_down(pipeline, code, "bob")  # the store answers again
+    assert isinstance(again, TakenDown) and again.already
+    assert pipeline.states.load(package.name).unpublished_at > 0  # type: ignore[union-attr]
+
+
+def test_a_state_made_again_after_a_crash_still_obeys_the_list(pipeline: Pipeline,
+                                                                tmp_path: Path) -> None:
+    package = add_package(tmp_path / "outbox")
+    assert isinstance(take_down(pipeline, package.name, "ana"), OnTheList)
+    os.rename(package, pipeline.packages_dir / package.name)  # taken in, killed at once
+    [state] = pipeline.pending()
+    assert not state.taken_down  # made from the package alone
+    assert pipeline.advance(package.name) is Outcome.SHOWN
+    state = pipeline.states.load(package.name)  # type: ignore[assignment]
+    assert state.step is Step.DONE and state.taken_down_by == "ana"
+    assert keys(pipeline.store) == [] and shown(pipeline) == []
+
+
+def test_the_daemon_takes_in_a_movie_taken_down_before_it_came(pipeline: Pipeline,
+                                                               tmp_path: Path) -> None:
+    package = add_package(tmp_path / "outbox")
+    daemon = Daemon(pipeline)
+    thread = threading.Thread(target=daemon.run, name="daemon")
+    thread.start()
+    try:
+        wait_until(lambda: pipeline.settings.control_socket.exists(), timeout=10,
+                   message="the daemon up")
+        now = datetime.now(UTC)
+        said = commands.Commands(pipeline, daemon.accept).runner("processor").handle(Command(
+            "c0ffee-0011", "take-down", "ana", now, now + timedelta(minutes=1),
+            {"movie": movie_code(package.name)}).to_json())
+        assert said is not None and parse_result(said).outcome == "done"
+        package.rename(pipeline.settings.inbox / package.name)  # the station is back online
+        wait_until(lambda: (pipeline.packages_dir / package.name).exists()
+                   and state_of(tmp_path, package.name) == "done", timeout=20,
+                   message="taken in")
+        time.sleep(0.5)
+    finally:
+        daemon.stop()
+        thread.join(timeout=30)
+    assert list(daemon.dispatched) == []  # never encoded
+    assert keys(pipeline.store) == [] and shown(pipeline) == []
+    assert pipeline.states.load(package.name).taken_down_by == "ana"  # type: ignore[union-attr]
+
+
+def test_one_clock_for_take_downs_and_a_docstring_on_every_function() -> None:
+    assert takedown.clock_time is report.clock_time is commands.clock_time
+    assert not hasattr(commands, "_looks_like_id")
+    for module in (takedown, commands, report, "processor/quarantine.py", "processor/state.py"):
+        path = Path(module if isinstance(module, str) else str(module.__file__))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name != "__init__":
+                assert ast.get_docstring(node), f"{path.name}: {node.name}"
+    assert Daemon._take_accepted.__doc__ and cli._unpublish.__doc__
 
 
 def test_a_code_shared_by_two_movies_needs_the_id(pipeline: Pipeline) -> None:
@@ -237,13 +406,50 @@ def test_the_unpublish_command(tmp_path: Path) -> None:
     assert not (tmp_path / "work" / "movies" / f"{package.name}.mp4").exists()
     unknown = "7AXKMY" if code != "7AXKMY" else "7AXKMZ"
     missing = unpublish(unknown, env=env)
-    assert (missing.returncode, missing.stdout) == (5, "")
-    assert missing.stderr.strip() == f"unpublish: no movie with code {unknown} on this " \
-                                     f"processing unit"
+    assert missing.returncode == 0, missing.stderr
+    assert missing.stdout == (f"no movie with code {unknown} here yet (it may still be at its "
+                              f"station): it is on the take-down list; when it arrives it is "
+                              f"never published, nor shown\n")
+    nonsense = unpublish("hello world!", env=env)
+    assert (nonsense.returncode, nonsense.stdout) == (5, "")
+    assert nonsense.stderr.strip() == "unpublish: 'hello world!' is neither a movie code nor " \
+                                      "a package id"
     status = subprocess.run([sys.executable, "-m", "processor", "status"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert f"{package.name}  taken-down  at " in status.stdout
     assert " by ana" in status.stdout
+    assert f"\n{unknown}  pending-take-down  at " in status.stdout
+
+
+def test_unpublish_before_the_movie_arrives(tmp_path: Path) -> None:
+    env = base_env(tmp_path, USER="ana")
+    package = add_package(tmp_path / "elsewhere")
+    early = unpublish(package.name, "--keep-on-screen", env=env)
+    assert early.returncode == 0, early.stderr
+    assert early.stdout == (f"no movie {package.name} here yet (it may still be at its "
+                            f"station): it is on the take-down list; when it arrives it is "
+                            f"never published\n")
+
+    def status() -> dict[str, Any]:
+        done = subprocess.run([sys.executable, "-m", "processor", "status", "--json"], env=env,
+                              capture_output=True, text=True, timeout=60)
+        document: dict[str, Any] = json.loads(done.stdout)
+        return document
+
+    [pending] = status()["taken_down_pending"]
+    assert {key: pending[key] for key in ("package_id", "code", "by", "keep_on_screen",
+                                          "store_checked")} == {
+        "package_id": package.name, "code": movie_code(package.name), "by": "ana",
+        "keep_on_screen": True, "store_checked": True}
+    done = subprocess.run([sys.executable, "-m", "processor", "process", str(package)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout == "shown\n", done.stderr
+    store = tmp_path / "work" / "store" / "movies"
+    assert not store.exists() or not list(store.glob(f"{package.name}.*"))
+    assert (tmp_path / "work" / "movies" / f"{package.name}.mp4").exists()  # the hall's
+    after = status()
+    assert after["taken_down_pending"] == []
+    assert [movie["package_id"] for movie in after["taken_down"]] == [package.name]
 
 
 @pytest.mark.slow  # the daemon waits for an uplink to come back
