@@ -3,8 +3,9 @@
 A 100-frame 1280x720 package, several runs; prints the median ratio (aim <= 1.15),
 the encode speed in frames per second, peak memory, and what the frame rule's decode
 check adds (the header walk, plus ffmpeg's fatal-decode options) against the encode
-time of the same run (aim < 5 %).
-Usage: python bench/processor.py [--runs 5] [--frames 100]
+time of the same run (aim < 5 %). First, the title card's cost per movie, in this process
+as the daemon renders it: the first card (fonts found, background drawn) and the next ones.
+Usage: python bench/processor.py [--runs 5] [--frames 100] [--cards 40]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 # This file is named like the package it measures: keep its folder off the import path.
@@ -25,11 +27,12 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))  # bench.frames
 
 from bench.frames import camera_frames  # noqa: E402
+from moviepkg.ids import movie_code  # noqa: E402
 from moviepkg.reader import read_package  # noqa: E402
 from moviepkg.writer import PackageWriter  # noqa: E402
 from processor.encode import TITLE_SECONDS, EncodeJob, ffmpeg_args, low_priority  # noqa: E402
 from processor.frames import check_frames  # noqa: E402
-from processor.titlecard import TitleCard, save_title_card  # noqa: E402
+from processor.titlecard import TitleCard, movie_page, save_title_card  # noqa: E402
 
 MEASURE = ("import resource, subprocess, sys, time\n"
            "start = time.perf_counter()\n"
@@ -54,6 +57,36 @@ def measure(command: list[str], env: dict[str, str]) -> tuple[float, int, float]
     return float(took), int(peak), float(cpu)
 
 
+CARD_TITLES = ("Benchmark movie", "הסרט של נועה על הדרקון", "فيلم نور عن التنين", None)
+LANGUAGES = ("en", "he", "ar", "he")
+
+
+def card_times(count: int, folder: Path) -> tuple[float, list[float], list[float]]:
+    """Render and save count title cards as the pipeline does (with a logo; every other one
+    PUBLISH, with its code and QR code); return the CPU seconds of the first card and of
+    the later PUBLISH and NOPUBLISH ones."""
+    from PIL import Image
+
+    logo = folder / "logo.png"
+    Image.new("RGBA", (600, 300), (250, 120, 30, 255)).save(logo)
+    when = datetime(2026, 12, 2, 13, 42, tzinfo=UTC)
+    first, public, private = 0.0, list[float](), list[float]()
+    for n in range(count):
+        code = movie_code(f"bench-{n}") if n % 2 else ""
+        card = TitleCard(CARD_TITLES[n % 4], f"st-{n % 12 + 1}", when + timedelta(minutes=n),
+                         "Jerusalem Film Festival", logo, language=LANGUAGES[n % 4],
+                         station_name="Dragon table" if n % 3 else "", code=code,
+                         page_url=movie_page("https://movies.example.org", code))
+        started = time.process_time()
+        save_title_card(card, folder / f"card-{n}.png")
+        took = time.process_time() - started
+        if n == 0:
+            first = took
+        else:
+            (public if code else private).append(took)
+    return first, public, private
+
+
 def without_decode_check(args: list[str]) -> list[str]:
     """The same ffmpeg command without the options that make decode errors fatal."""
     out: list[str] = []
@@ -73,7 +106,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cards", type=int, default=40)
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        first, public, private = card_times(args.cards, Path(tmp))
+    print(f"title card (CPU time, render + PNG, 1280x720, with a logo): first "
+          f"{first * 1e3:.1f} ms (fonts found, background drawn); then per movie: PUBLISH "
+          f"(code + QR code) median {statistics.median(public) * 1e3:.1f} ms, NOPUBLISH "
+          f"median {statistics.median(private) * 1e3:.1f} ms ({args.cards} cards)", flush=True)
     frames = photo_frames(args.frames)
     ratios, ours, bare, peaks_ours, peaks_bare = [], [], [], [], []
     walks, plain, checked_cpu, check_ratios = [], [], [], []

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from moviepkg.broker import TelemetrySettings, telemetry_keys
+from moviepkg.ids import is_station_id
+from moviepkg.manifest import MAX_TITLE_CHARS
 from moviepkg.settings import (
     Key,
     absolute_path,
@@ -23,6 +26,7 @@ from moviepkg.storage import parse_storage_url
 from moviepkg.times import DEFAULT_TIMEZONE, TIMEZONE_ENV
 
 from .errors import ConfigError
+from .titlecard import LANGUAGES
 
 DEFAULT_CONFIG = Path("/etc/stopmo/processor.toml")
 SCREENS = ("none", "fake", "mpv")
@@ -43,6 +47,9 @@ class Settings:
     festival_name: str = "stopmo"
     festival_logo: Path | None = None
     timezone: str = DEFAULT_TIMEZONE
+    language: str = "he"  # of the title card's date and default station names
+    public_url: str = ""  # the public website; empty: the card shows the code, no QR code
+    station_names: tuple[tuple[str, str], ...] = ()  # [title.stations]: station id, name
     workers: int = 1  # packages encoded at once
     debounce_seconds: float = 1.0  # an inbox entry is looked at once quiet this long
     rescan_seconds: float = 30.0  # the inbox is listed again this often
@@ -56,6 +63,10 @@ class Settings:
     telemetry_device: str = ""  # empty: "processor"
     telemetry_password_file: Path | None = None
     telemetry_ca_file: Path | None = None
+
+    def station_name(self, station_id: str) -> str:
+        """The station's friendly name from [title.stations], or "" if it has none."""
+        return dict(self.station_names).get(station_id, "")
 
     @property
     def telemetry(self) -> TelemetrySettings:
@@ -90,6 +101,29 @@ def _storage(value: Any) -> str:
     return url.rstrip("/")
 
 
+def _public_url(value: Any) -> str:
+    """The public website's http(s) address, without a trailing slash."""
+    url = text(value)
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+        raise ValueError(f"expected the website's http(s) address like "
+                         f"https://movies.example.org, found {url!r}")
+    return url.rstrip("/")
+
+
+def _station_names(value: Any) -> tuple[tuple[str, str], ...]:
+    """The [title.stations] table: station ids and their names, every bad entry reported."""
+    if not isinstance(value, dict):
+        raise ValueError('expected a table of station ids and names, like st-1 = "Dragon table"')
+    bad = [f"{key!r}: expected a station id like st-1" for key in value
+           if not is_station_id(str(key))]
+    bad += [f"{key}: expected a name of 1 to {MAX_TITLE_CHARS} characters, found {name!r}"
+            for key, name in value.items() if not isinstance(name, str)
+            or not name.strip() or len(name.strip()) > MAX_TITLE_CHARS]
+    if bad:
+        raise ValueError("; ".join(bad))
+    return tuple(sorted((str(key), name.strip()) for key, name in value.items()))
+
+
 _seconds = number(0, 86400, "seconds")
 _preset = choice("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 
@@ -105,6 +139,9 @@ KEYS: tuple[Key, ...] = (
     Key("title", "festival_name", text, "STOPMO_FESTIVAL_NAME"),
     Key("title", "festival_logo", absolute_path, "STOPMO_FESTIVAL_LOGO"),
     Key("title", "timezone", timezone, TIMEZONE_ENV),
+    Key("title", "language", choice(*LANGUAGES), "STOPMO_LANGUAGE"),
+    Key("title", "public_url", _public_url, "STOPMO_PUBLIC_URL"),
+    Key("title", "stations", _station_names, field="station_names"),
     Key("daemon", "workers", int_range(1, 16), "STOPMO_WORKERS"),
     Key("daemon", "debounce_seconds", _seconds),
     Key("daemon", "rescan_seconds", _seconds, "STOPMO_RESCAN_SECONDS"),

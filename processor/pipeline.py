@@ -41,9 +41,9 @@ from .files import free_name, move_or_copy
 from .poster import save_poster
 from .publishing import Events, PublishQueue, no_events
 from .screen import Screen, ScreenMovie
-from .state import FINAL, PackageState, StateStore, Step
+from .state import FINAL, Listed, PackageState, StateStore, Step, TakedownList
 from .store import Store, StoreError
-from .titlecard import TitleCard, save_title_card
+from .titlecard import TitleCard, movie_page, save_title_card
 
 log = logging.getLogger("stopmo.processor")
 MAX_BACKOFF_SECONDS = 900.0
@@ -100,7 +100,10 @@ class Pipeline:
         """Validate an arriving entry and move it into the work dir (copy when keep).
 
         Returns (None, state) when the package was taken and awaits `advance`, or an
-        outcome that ends its handling here.
+        outcome that ends its handling here. A movie taken down before it arrived (on the
+        take-down list, or in the state of its quarantined copy) is taken in all the same,
+        so that it is not delivered again, and never published; unless kept on screen it is
+        done at once (SHOWN, though nothing was shown).
         """
         name = entry.name
         with package_context(name):
@@ -127,10 +130,25 @@ class Pipeline:
             state = PackageState(package_id=name, step=Step.VALIDATED if moved else Step.RECEIVED,
                                  publish=package.publish,
                                  created_at=package.manifest.created_at.isoformat())
-            self.states.save(state, self.clock())
-            log.info("received %d frames (%s)", len(package.frames),
-                     "PUBLISH" if package.publish else "NOPUBLISH")
-            self.events("received", name, "PUBLISH" if package.publish else "NOPUBLISH")
+            takedowns = TakedownList(self.settings.work_dir)
+            with takedowns.held():  # a take-down looking for it meanwhile finds this state
+                if known is not None and known.taken_down:  # its quarantined copy's
+                    Listed.of(known).apply(state)
+                listed = takedowns.find(name)
+                if listed is not None:
+                    listed.apply(state)
+                if state.taken_down and not state.keep_on_screen:
+                    state.step = Step.DONE
+                self.states.save(state, self.clock())
+            flag = "PUBLISH" if package.publish else "NOPUBLISH"
+            log.info("received %d frames (%s)", len(package.frames), flag)
+            self.events("received", name, flag)
+            if state.taken_down:
+                log.info("taken down by %s before it arrived: never published%s",
+                         state.taken_down_by, ", shown in the hall only"
+                         if state.keep_on_screen else ", nor shown")
+            if state.step is Step.DONE:
+                return Outcome.SHOWN, state
             if state.step is Step.VALIDATED:  # read and checked above: the step is done
                 self.events("validated", name, "")
             return None, state
@@ -218,7 +236,8 @@ class Pipeline:
                 state.durations[state.step.value] = round(time.monotonic() - started, 3)
                 state.attempts, state.last_error, state.next_attempt_at = 0, "", 0.0
                 self.states.save(state, self.clock())
-                self.events(done_word, package_id, "")
+                if done_word != "on_screen" or not state.taken_down or state.keep_on_screen:
+                    self.events(done_word, package_id, "")  # (a taken-down one is not shown)
             if state.step is Step.QUARANTINED:
                 return Outcome.QUARANTINED
             if state.waiting_to_publish:
@@ -268,9 +287,14 @@ class Pipeline:
         package = self._package(state.package_id)
         manifest = package.manifest
         title_png = self.titles_dir / f"{state.package_id}.png"
+        public = state.publish and not state.taken_down  # only then a code and a QR code
+        code = package.code if public else ""
         card = TitleCard(title=manifest.title, station_id=manifest.station_id,
                          created_at=manifest.created_at, festival=self.settings.festival_name,
-                         logo=self.settings.festival_logo)
+                         logo=self.settings.festival_logo,
+                         station_name=self.settings.station_name(manifest.station_id),
+                         language=self.settings.language, code=code,
+                         page_url=movie_page(self.settings.public_url, code))
         with _TITLE_CARD_LOCK:  # the font cache is not thread-safe
             save_title_card(card, title_png, self.settings.size,
                             tz=ZoneInfo(self.settings.timezone))
@@ -291,7 +315,21 @@ class Pipeline:
         state.step = Step.ENCODED
 
     def _show(self, state: PackageState) -> None:
-        """Hand the movie to the big screen; a PUBLISH movie then joins the publish queue."""
+        """Hand the movie to the big screen; a PUBLISH movie then joins the publish queue.
+
+        A movie taken down is never published, nor shown unless kept on screen; the
+        take-down list is read once more here, for a state made without it (after a crash
+        between taking a package in and writing its state).
+        """
+        if not state.taken_down:
+            listed = TakedownList(self.settings.work_dir).find(state.package_id)
+            if listed is not None:
+                listed.apply(state)
+                log.info("found on the take-down list (its state was made without it)")
+        if state.taken_down and not state.keep_on_screen:
+            log.info("taken down by %s: never shown, nor published", state.taken_down_by)
+            state.step = Step.DONE
+            return
         record = parse_record(self._movie(state.package_id, ".json").read_bytes())
         self.screen.show(ScreenMovie(package_id=state.package_id,
                                      path=self._movie(state.package_id, ".mp4"),

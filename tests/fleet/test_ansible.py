@@ -39,7 +39,10 @@ from tests.fleet.fleet import (
     Run,
     ansible_env,
     ansible_playbook,
+    host_context,
     make_fleet,
+    render_for_host,
+    role_defaults,
 )
 from tests.services import require_binary
 
@@ -344,11 +347,44 @@ def test_processor_settings_load(fleet: Fleet) -> None:
     settings = load_processor_settings(path, environ={})  # the processor's own loader
     assert settings.inbox == Path("/var/lib/stopmo/inbox")
     assert settings.screen == "mpv"
+    # The title card: the festival's language, the stations' QR code site, no names set.
+    assert settings.language == "he"
+    assert settings.public_url == "http://10.0.0.100:8000"
+    assert settings.station_names == ()
     env = (fleet.root("processor") / "etc/stopmo/website.env").read_text()
     secret = re.search(r"^SECRET_KEY=([0-9a-fA-F]{64})$", env, re.MULTILINE)
     assert secret is not None, env
     assert (fleet.root("processor") / "etc/stopmo/website.secret").read_text().strip() == secret[1]
     assert mode(fleet.root("processor") / "etc/stopmo/website.env") == "0o640"
+
+
+def test_processor_settings_name_the_stations_that_have_a_name(tmp_path: Path) -> None:
+    """Each station's station_name (a host var) reaches [title.stations], quoted for TOML."""
+    hostvars = host_context("processor")["hostvars"]
+    hostvars["st-2"] = {**hostvars["st-2"], "station_name": "Dragon table"}
+    hostvars["st-5"] = {**hostvars["st-5"], "station_name": ' שולחן "הדרקון" \\ '}
+    text = render_for_host(
+        ANSIBLE / "roles/processor/templates/processor.toml.j2",
+        "processor",
+        **{
+            **role_defaults("processor"),
+            "ansible_managed": "test",
+            "hostvars": hostvars,
+            # What Ansible makes of the inventory's templated values.
+            "processor_title_language": "ar",
+            "processor_public_url": "https://movies.example.org",
+            "processor_festival_name": 'The "Little" Festival \\ 2026',
+            "stopmo_mqtt_local_url": "mqtt://127.0.0.1:1883",
+            "stopmo_mqtt_password_file": "/etc/stopmo/mqtt.password",
+            "stopmo_mqtt_ca_file": "/etc/stopmo/mqtt-ca.crt",
+        },
+    )
+    path = tmp_path / "processor.toml"
+    path.write_text(text)
+    settings = load_processor_settings(path, environ={})
+    assert settings.station_names == (("st-2", "Dragon table"), ("st-5", 'שולחן "הדרקון" \\'))
+    assert (settings.language, settings.public_url) == ("ar", "https://movies.example.org")
+    assert settings.festival_name == 'The "Little" Festival \\ 2026'
 
 
 def test_each_box_gets_its_broker_login_and_the_ca(fleet: Fleet) -> None:

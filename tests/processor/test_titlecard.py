@@ -11,7 +11,7 @@ from typing import cast
 import pytest
 from PIL import Image, ImageChops, features
 
-from processor import titlecard
+from processor import cardtext
 from processor.titlecard import (
     BACKGROUND,
     TITLE_COLOUR,
@@ -149,7 +149,7 @@ def test_mixed_text_gets_one_font_that_has_every_glyph(fonts: FontSet) -> None:
 @pytest.mark.parametrize("raqm", [pytest.param(True, marks=needs_raqm), False])
 def test_hebrew_reads_right_to_left(fonts: FontSet, raqm: bool,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(titlecard, "_RAQM", raqm)
+    monkeypatch.setattr(cardtext, "_RAQM", raqm)
     alef, bet, both = (columns(render_title_card(card(t), fonts=fonts))
                        for t in ("א", "ב", "אב"))
     assert find(alef, both) > find(bet, both) + 10
@@ -160,6 +160,10 @@ def test_visual_order_without_raqm() -> None:
     assert visual_order("Noa אב 2026", "ltr") == "Noa 2026 בא"
     assert visual_order("אב 12 גד", "rtl") == "דג 12 בא"
     assert visual_order("בְּא", "rtl") == "אבְּ"  # the point stays on its letter
+    # A separator between digits is part of the number: a time, a decimal, thousands.
+    assert visual_order("2 בדצמבר 2026 · 15:42", "rtl") == "15:42 · 2026 רבמצדב 2"
+    assert visual_order("אב 1,000.5 גד", "rtl") == "דג 1,000.5 בא"
+    assert visual_order("אב: 12", "rtl") == "12 :בא"
 
 
 @needs_raqm
@@ -187,11 +191,12 @@ def test_text_too_long_for_the_smallest_font_is_cut_short(fonts: FontSet) -> Non
     assert found and found[2] - found[0] > 250
 
 
-def test_untitled_card_shows_station_and_date_large(fonts: FontSet) -> None:
+def test_untitled_card_shows_the_station_large_and_the_date(fonts: FontSet) -> None:
     untitled = render_title_card(card(None), fonts=fonts)
     assert render_title_card(card("   "), fonts=fonts) == untitled
     found = ink(untitled, (0, 200, 1280, 520))
-    assert found and found[3] - found[1] > 100
+    assert found and found[3] - found[1] > 80  # "Station 2", as large as a title
+    assert ink(untitled, (0, 560, 1280, 720)) is not None  # the date, at the bottom
     assert_clear_margins(untitled)
 
 
