@@ -12,6 +12,8 @@
 3. Resident memory over capture/delete cycles in that Kiosk (capture -> flow.captured ->
    thumbs.add, then Action.UNDO -> thumbs.drop, the Tk loop running between cycles), with a
    full thumbnail cache: RSS after 100 and after 1,000 cycles (aim: at most 10 MB growth).
+4. The publish question (Action.FINISH) with that movie looping from the thumbnails at
+   kiosk.fps: pictures per second and the time of `Kiosk._draw`; RSS after it.
 Usage: python bench/station.py [--frames 600] [--cycles 1000] [--decode-frames 12]
 """
 
@@ -218,7 +220,23 @@ def live_rate(kiosk: TimedKiosk, seconds: float, press_every: float | None) -> N
           flush=True)
 
 
-def bench_kiosk(frames: int, cycles: int, live_seconds: float, tmp: Path) -> None:
+def bench_question(kiosk: TimedKiosk, seconds: float) -> None:
+    """The publish question for `seconds`, the movie looping in it at kiosk.fps."""
+    flow = kiosk.flow
+    first = len(kiosk.draws)
+    kiosk.post(Action.FINISH)
+    run_loop(kiosk.root, lambda: flow.screen is Screen.FINISH, 10)
+    begin = time.perf_counter()
+    run_loop(kiosk.root, lambda: time.perf_counter() - begin >= seconds, seconds + 30)
+    draws = [d for d in kiosk.draws[first:] if d[2] is Screen.FINISH][1:]  # the first lays out
+    stamps = [d[0] for d in draws]
+    print(f"4. the publish question, a {flow.frames}-frame movie looping at {flow.fps} fps: "
+          f"{rate(stamps):.2f} pictures/s; between them {ms(gaps(stamps))}; "
+          f"_draw {ms([d[1] for d in draws])}; RSS {rss_mb():.1f} MB", flush=True)
+
+
+def bench_kiosk(frames: int, cycles: int, live_seconds: float, tmp: Path,
+                question_seconds: float = 10.0) -> None:
     os.environ.pop("NOTIFY_SOCKET", None)  # never ping a real systemd from a benchmark
     with XvfbDisplay(tmp / "xvfb") as xvfb:
         os.environ["DISPLAY"] = xvfb.display
@@ -300,6 +318,7 @@ def bench_kiosk(frames: int, cycles: int, live_seconds: float, tmp: Path) -> Non
                 growth = rss[cycles] - rss[100]
                 print(f"   RSS after 100: {rss[100]:.1f} MB, after {cycles}: {rss[cycles]:.1f} MB,"
                       f" growth {growth:+.1f} MB (aim <= 10 MB)", flush=True)
+            bench_question(kiosk, question_seconds)
         finally:
             if kiosk is not None:
                 kiosk.close()
@@ -313,6 +332,7 @@ def main() -> None:
     parser.add_argument("--decode-frames", type=int, default=12)
     parser.add_argument("--decode-rounds", type=int, default=5)
     parser.add_argument("--live-seconds", type=float, default=6.0)
+    parser.add_argument("--question-seconds", type=float, default=10.0)
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {platform.platform()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, Pillow {PIL.__version__}, Tk {tk.TkVersion}",
@@ -320,7 +340,8 @@ def main() -> None:
     began = time.perf_counter()
     bench_decode(args.decode_frames, args.decode_rounds)
     with tempfile.TemporaryDirectory(prefix="stopmo-bench-station-") as tmp:
-        bench_kiosk(args.frames, args.cycles, args.live_seconds, Path(tmp))
+        bench_kiosk(args.frames, args.cycles, args.live_seconds, Path(tmp),
+                    args.question_seconds)
     print(f"total {time.perf_counter() - began:.0f} s")
 
 

@@ -53,9 +53,12 @@ def _symbol(draw: ImageDraw.ImageDraw, kind: str, box: tuple[float, float, float
     elif kind == "play":
         draw.polygon([(x0 + w * .25, y0 + h * .15), (x0 + w * .25, y1 - h * .15),
                       (x1 - w * .12, cy)], fill=ink)
-    elif kind == "onion":  # two frames, one see-through over the other
+    elif kind == "onion":  # two frames, one see-through over the other: onion skin on
         draw.rounded_rectangle((x0 + w * .05, y0 + h * .15, x1 - w * .3, y1 - h * .3),
                                radius=w * .06, outline=ink, width=line)
+        draw.rounded_rectangle((x0 + w * .3, y0 + h * .3, x1 - w * .05, y1 - h * .15),
+                               radius=w * .06, fill=ink)
+    elif kind == "onion-off":  # the same, without the see-through frame: onion skin off
         draw.rounded_rectangle((x0 + w * .3, y0 + h * .3, x1 - w * .05, y1 - h * .15),
                                radius=w * .06, fill=ink)
     elif kind == "finish":  # a chequered flag
@@ -68,14 +71,16 @@ def _symbol(draw: ImageDraw.ImageDraw, kind: str, box: tuple[float, float, float
                     draw.rectangle((fx, fy, fx + size, fy + size), fill=ink)
         draw.rectangle((x0 + w * .22, y0 + h * .12, x0 + w * .22 + 4 * size,
                         y0 + h * .12 + 3 * size), outline=ink, width=max(2, line // 2))
-    elif kind == "share":  # a globe: the movie goes out to the world
-        draw.ellipse((x0 + w * .1, y0 + h * .1, x1 - w * .1, y1 - h * .1), outline=ink, width=line)
-        draw.ellipse((cx - w * .17, y0 + h * .1, cx + w * .17, y1 - h * .1), outline=ink,
-                     width=max(2, line // 2))
-        draw.line((x0 + w * .1, cy, x1 - w * .1, cy), fill=ink, width=max(2, line // 2))
-    elif kind == "home":  # a house: the movie stays here
-        draw.polygon([(cx, y0 + h * .1), (x0 + w * .08, cy), (x1 - w * .08, cy)], fill=ink)
-        draw.rectangle((x0 + w * .2, cy, x1 - w * .2, y1 - h * .1), fill=ink)
+    elif kind == "phone":  # the family's phone: the movie goes to the website
+        draw.rounded_rectangle((cx - w * .24, y0 + h * .02, cx + w * .24, y1 - h * .02),
+                               radius=w * .08, outline=ink, width=line)
+        draw.rectangle((cx - w * .15, y0 + h * .14, cx + w * .15, y1 - h * .2), fill=ink)
+    elif kind == "tv":  # the big screen in the hall: the movie stays at the festival
+        draw.rounded_rectangle((x0, y0 + h * .12, x1, y1 - h * .2), radius=w * .05,
+                               outline=ink, width=line)
+        draw.rectangle((x0 + w * .14, y0 + h * .25, x1 - w * .14, y1 - h * .33), fill=ink)
+        draw.line((cx - w * .2, y1 - h * .04, cx + w * .2, y1 - h * .04), fill=ink, width=line)
+        draw.line((cx, y1 - h * .2, cx, y1 - h * .04), fill=ink, width=line)
     elif kind == "question":
         draw.text((cx, cy), "?", font=font(int(h * .9)), fill=ink, anchor="mm")
     elif kind == "helper":  # a person waving
@@ -125,7 +130,7 @@ SYMBOLS = {Action.GO: "camera", Action.UNDO: "undo", Action.PLAY: "play",
            Action.ONION: "onion", Action.FINISH: "finish"}
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=128)
 def button(kind: str, colour: RGB, size: int, dim: bool = False) -> Image.Image:
     """A round arcade button in its colour with a symbol on it."""
     scale = 4  # draw large, shrink: smooth edges

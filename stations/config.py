@@ -24,6 +24,7 @@ from moviepkg.settings import int_range as _int_range
 from moviepkg.settings import number as _number
 
 _size = size((16, 16), (8192, 8192))
+LANGUAGES = ("he", "ar", "en")  # the kiosk's words for a helper (stations/words.py)
 
 DEFAULT_CONFIG = Path("/etc/stopmo/station.toml")
 
@@ -112,7 +113,8 @@ class ButtonSettings:
 
 @dataclass(frozen=True, slots=True)
 class KioskSettings:
-    """[kiosk]: the movie's limits, the idle timeouts, the website for the QR code."""
+    """[kiosk]: the movie's limits, the idle timeouts, the website for the QR code, and the
+    language of the few words a helper reads."""
 
     frame_limit: int = 600  # 60 s at 10 fps
     fps: int = 10
@@ -123,6 +125,7 @@ class KioskSettings:
     website_url: str = "http://127.0.0.1:8000"
     fullscreen: bool = True
     window_size: tuple[int, int] = (1280, 800)  # when not full-screen
+    language: str = "he"  # "he", "ar" or "en": the festival is in Jerusalem
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +208,7 @@ KEYS: tuple[Key, ...] = (
     Key("kiosk", "website_url", _url, "STOPMO_WEBSITE_URL"),
     Key("kiosk", "fullscreen", _bool, "STOPMO_FULLSCREEN"),
     Key("kiosk", "window_size", _size),
+    Key("kiosk", "language", _choice(*LANGUAGES), "STOPMO_LANGUAGE"),
     *telemetry_keys(),  # [telemetry]: url, device, password_file, ca_file (moviepkg.broker)
 )
 

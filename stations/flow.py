@@ -1,10 +1,14 @@
 """The kiosk's flow as an explicit state machine. It never imports Tk.
 
 attract -> shooting (capture, delete, play, onion skin) -> finish (publish or not)
--> done (the movie's code) -> attract. Nobody pressing anything while shooting:
-"still there?", then the movie is finished as NOPUBLISH (nothing is thrown away).
-Any unexpected error: the "please call a helper" screen, which recovers.
-A movie's start and finish are told to `events` (telemetry), which must not block.
+-> done (the movie's code, or "it plays on the big screen") -> attract. Nobody pressing
+anything while shooting: "still there?", then the movie is finished as NOPUBLISH
+(nothing is thrown away). Any unexpected error: the "please call a helper" screen,
+which recovers. A movie's start and finish are told to `events` (telemetry), which
+must not block.
+
+`acts()` says which buttons do something now; `handle` ignores the others and the
+screen lights exactly these, so a lit button always acts and a dim one never does.
 
 An operator can hold the flow (out of order, or while the kiosk identifies itself):
 while held, every button is ignored and the clock stands still for the idle questions,
@@ -60,6 +64,8 @@ class Screen(StrEnum):
 
 # A child is at work on these screens with a movie in progress.
 SHOOTING_SCREENS = (Screen.SHOOTING, Screen.STILL_THERE, Screen.PLAYING, Screen.FINISH)
+EVERY_BUTTON = frozenset(Action)
+NO_BUTTON: frozenset[Action] = frozenset()
 
 
 class Command(StrEnum):
@@ -78,6 +84,8 @@ class Timeouts:
     finish_choice: float = 60.0  # the publish question unanswered: NOPUBLISH
     done: float = 45.0  # the code stays up this long
     help: float = 8.0  # the helper screen recovers by itself after this
+    done_guard: float = 2.0  # the done screen ignores presses this long: a double press on
+    # "publish" must not take the code away before anybody saw it
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +100,9 @@ class View:
     code: str | None = None
     package_id: str | None = None
     seconds_left: float | None = None  # on "still there?" and other timed screens
+    seconds_total: float | None = None  # the whole time that seconds_left counts down
+    acts: frozenset[Action] = NO_BUTTON  # the buttons that do something now: lit
+    publish: bool | None = None  # on the done screen: whether the movie goes to the website
 
 
 class Flow:
@@ -115,11 +126,11 @@ class Flow:
         self.busy = False
         self.last_code: str | None = None
         self.last_package: str | None = None
+        self.last_publish: bool | None = None
         self.error = ""
         self.last_press: float | None = None  # the clock at the last button press
         self.holds: set[str] = set()  # "out-of-order", "identify", "restart": see hold
         self._held_at: float | None = None  # the clock when the first hold began
-        self._back_from_play = Screen.SHOOTING
         self._since = self.clock()
 
     # --- start-up -------------------------------------------------------------------------
@@ -231,49 +242,69 @@ class Flow:
             self.fail(exc)
             return None
 
-    def _handle(self, action: Action) -> Command | None:
+    def acts(self) -> frozenset[Action]:
+        """The buttons that do something now (the screen lights exactly these)."""
+        if self.holds:
+            return NO_BUTTON
         screen = self.screen
-        self._since = self.clock()  # any press proves somebody is there
+        if screen in (Screen.ATTRACT, Screen.STILL_THERE, Screen.HELP):
+            return EVERY_BUTTON  # any press starts, says "here!", or leaves the helper screen
+        if screen is Screen.PLAYING:
+            return frozenset((Action.GO, Action.PLAY))  # back to the camera
+        if screen is Screen.FINISH:
+            return frozenset((Action.GO, Action.UNDO))  # the two answers
+        if screen is Screen.DONE:
+            waited = self._now() - self._since >= self.timeouts.done_guard
+            return frozenset((Action.GO,)) if waited else NO_BUTTON
+        if screen is Screen.SHOOTING:
+            if self.busy:  # a second press while capturing never captures twice
+                return frozenset((Action.ONION,))
+            acts = {Action.ONION, Action.FINISH}
+            if self.frames < self.frame_limit:
+                acts.add(Action.GO)
+            if self.frames:
+                acts |= {Action.UNDO, Action.PLAY}
+            return frozenset(acts)
+        return NO_BUTTON
+
+    def _handle(self, action: Action) -> Command | None:
+        """Do what action does on this screen, if it acts now (see `acts`)."""
+        screen = self.screen
+        acts = self.acts()
+        if screen is not Screen.DONE:  # the done screen's time is the code's, not idle time
+            self._since = self.clock()  # any press proves somebody is there
+        if action not in acts:
+            return None
         if screen is Screen.ATTRACT:
             self._start_movie()
-        elif screen is Screen.STILL_THERE:
-            self._go(Screen.SHOOTING)
-        elif screen is Screen.PLAYING:
-            self._go(self._back_from_play)  # any button stops the replay
+        elif screen in (Screen.STILL_THERE, Screen.PLAYING):
+            self._go(Screen.SHOOTING)  # somebody is there; the replay stops
         elif screen is Screen.SHOOTING:
             return self._shooting(action)
         elif screen is Screen.FINISH:
-            if action in (Action.GO, Action.UNDO):
-                self._finish(publish=action is Action.GO)
-            elif action is Action.PLAY:
-                return self._play(back_to=Screen.FINISH)
+            self._finish(publish=action is Action.GO)
         elif screen in (Screen.DONE, Screen.HELP):
             self._go(Screen.ATTRACT)
         return None
 
     def _shooting(self, action: Action) -> Command | None:
+        """A press while shooting (one that acts now: see `acts`)."""
         if action is Action.GO:
-            if self.busy or self.frames >= self.frame_limit:
-                return None  # a second press while capturing never captures twice
             self.busy = True
             return Command.CAPTURE
-        if action is Action.UNDO and self.writer and self.frames and not self.busy:
+        if action is Action.UNDO and self.writer:
             self.writer.delete_last_frame()
         elif action is Action.ONION:
             self.onion = not self.onion
-        elif action is Action.PLAY and self.frames and not self.busy:
-            return self._play(back_to=Screen.SHOOTING)
-        elif action is Action.FINISH and not self.busy:
+        elif action is Action.PLAY:
+            self._go(Screen.PLAYING)
+            return Command.PLAY
+        elif action is Action.FINISH:
             if self.frames:
                 self._go(Screen.FINISH)
             else:
                 self._abandon()
         return None
-
-    def _play(self, back_to: Screen) -> Command:
-        self._back_from_play = back_to
-        self._go(Screen.PLAYING)
-        return Command.PLAY
 
     def captured(self, jpeg: bytes) -> int:
         """The camera delivered a frame: store it (atomically); return its index."""
@@ -290,7 +321,7 @@ class Flow:
     def playback_over(self) -> None:
         """The replay reached its end: back to where it was started."""
         if self.screen is Screen.PLAYING:
-            self._go(self._back_from_play)
+            self._go(Screen.SHOOTING)
 
     def tick(self) -> None:
         """Let time pass: the idle questions and the screens that time out (not while held)."""
@@ -356,6 +387,7 @@ class Flow:
         writer.finish(None, publish=publish, fps=self.fps)
         self.last_package = writer.package_id
         self.last_code = movie_code(writer.package_id)
+        self.last_publish = publish
         log.info("movie finished: %d frames, %s", writer.frame_count,
                  "PUBLISH" if publish else "NOPUBLISH", extra={"package_id": writer.package_id})
         self.events("shot_finished", writer.package_id, "PUBLISH" if publish else "NOPUBLISH")
@@ -375,9 +407,11 @@ class Flow:
                    Screen.FINISH: self.timeouts.finish_choice,
                    Screen.DONE: self.timeouts.done}.get(self.screen)
         if timeout is not None:
-            left = max(0.0, timeout - (self._now() - self._since))
+            left = min(timeout, max(0.0, timeout - (self._now() - self._since)))
+        done = self.screen is Screen.DONE
         return View(screen=self.shown, frames=self.frames, limit=self.frame_limit,
                     onion=self.onion, busy=self.busy,
-                    code=self.last_code if self.screen is Screen.DONE else None,
+                    code=self.last_code if done and self.last_publish else None,
                     package_id=self.writer.package_id if self.writer else self.last_package,
-                    seconds_left=left)
+                    seconds_left=left, seconds_total=timeout, acts=self.acts(),
+                    publish=self.last_publish if done else None)

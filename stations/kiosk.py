@@ -51,10 +51,19 @@ class KioskNotAnswering(StationError):
     """The Tk loop did not take a command's work in time (starting up, or stuck)."""
 
 
+# Screens that show the movie: the replay, and the loop on the question and done screens.
+MOVIE_SCREENS = (Screen.PLAYING, Screen.FINISH, Screen.DONE)
+
+
 def tick_period(screen: Screen, fps: int) -> float:
-    """Seconds between ticks: the movie's own fps (kiosk.fps) while it replays, else the
-    live view's."""
-    return 1 / (fps if screen is Screen.PLAYING else LIVE_FPS)
+    """Seconds between ticks: the movie's own fps (kiosk.fps) where the movie shows, else
+    the live view's."""
+    return 1 / (fps if screen in MOVIE_SCREENS else LIVE_FPS)
+
+
+def loop_index(seconds: float, fps: int, frames: int) -> int:
+    """The frame a movie looping at fps since `seconds` ago shows now."""
+    return int(max(0.0, seconds) * fps) % frames if frames else 0
 
 
 class Kiosk:
@@ -63,7 +72,7 @@ class Kiosk:
     def __init__(self, root: tk.Tk, flow: Flow, camera: Camera, buttons: Buttons,
                  website_url: str = "", size: tuple[int, int] | None = None,
                  fullscreen: bool = True, screenshots: Path | None = None,
-                 report: KioskReport | None = None) -> None:
+                 report: KioskReport | None = None, language: str = "he") -> None:
         self.root, self.flow = root, flow
         self.camera, self.buttons = camera, buttons  # the devices: real or fake, from config
         self.screenshots = screenshots
@@ -74,7 +83,7 @@ class Kiosk:
         root.title("stopmo")
         width, height = size or (root.winfo_screenwidth(), root.winfo_screenheight())
         root.geometry(f"{width}x{height}+0+0")
-        self.renderer = Renderer((width, height), website_url)
+        self.renderer = Renderer((width, height), website_url, language)
         self.photo = ImageTk.PhotoImage(Image.new("RGB", (width, height)))
         self.label = tk.Label(root, image=self.photo, borderwidth=0, highlightthickness=0)
         self.label.pack(fill="both", expand=True)
@@ -88,6 +97,7 @@ class Kiosk:
         self._playing: list[Path] = []
         self._play_index = 0
         self._last_screen: Screen | None = None
+        self._screen_since = 0.0  # time.monotonic() when the screen last changed (the loop)
         self._last_live = 0.0
         self._last_notify = 0.0
         self._due = 0.0
@@ -251,10 +261,12 @@ class Kiosk:
             self.inbox.put(("camera-failed", exc))
 
     def _follow_screen(self) -> None:
-        """Lock the camera for a movie; forget thumbnails when one ends."""
+        """Lock the camera for a movie; forget its thumbnails once the done screen is over
+        (it plays the movie too)."""
         screen = self.flow.screen
         if screen is self._last_screen:
             return
+        self._screen_since = time.monotonic()
         if self._last_screen in (None, Screen.ATTRACT) and screen is Screen.SHOOTING:
             self.thumbs.clear()
             self.thumbs.rebuild(self.flow.frame_paths())
@@ -262,6 +274,7 @@ class Kiosk:
         if screen in (Screen.DONE, Screen.ATTRACT) and self._last_screen not in (
                 None, Screen.DONE, Screen.ATTRACT):
             self.camera.unlock()
+        if screen is Screen.ATTRACT and self._last_screen is not None:
             self.thumbs.clear()
         self._last_screen = screen
 
@@ -275,21 +288,36 @@ class Kiosk:
         self._play_index += 1
         return image
 
+    def _looped_frame(self) -> Image.Image | None:
+        """The movie looping at kiosk.fps from the in-memory thumbnails (question, done)."""
+        count = len(self.thumbs)
+        if not count:
+            return None
+        index = loop_index(time.monotonic() - self._screen_since, self.flow.fps, count)
+        image = self.thumbs.get(index)
+        paths = self.flow.frame_paths()
+        if image is None and index < len(paths):  # not kept (a resumed movie): decode it now
+            image = self.thumbs.add(index, paths[index].read_bytes())
+        return image
+
     def _picture(self) -> tuple[str, Image.Image]:
         """The screen's name and its picture now."""
         if self.identifying:
             return "identify", self.renderer.identify(self.flow.station_id, time.monotonic())
         view = self.flow.view()
-        live = played = None
+        live = played = position = None
         if view.screen is Screen.SHOOTING:
             live = self.camera.preview()
         elif view.screen is Screen.PLAYING:
             played = self._played_frame()
+            position = (self._play_index - 1, len(self._playing))
             if played is None:
                 view = self.flow.view()
                 live = self.camera.preview() if view.screen is Screen.SHOOTING else None
+        elif view.screen in (Screen.FINISH, Screen.DONE):
+            played = self._looped_frame()
         picture = self.renderer.draw(view, time.monotonic(), live=live, onion=self.thumbs.last,
-                                     played=played)
+                                     played=played, position=position)
         return view.screen.value, picture
 
     def _draw(self) -> None:
@@ -340,7 +368,8 @@ def run_kiosk(settings: StationSettings) -> bool:
         size = None if settings.kiosk.fullscreen else settings.kiosk.window_size
         kiosk = Kiosk(root, make_flow(settings, events=reporter.event), camera, buttons,
                       settings.kiosk.website_url, size=size,
-                      fullscreen=settings.kiosk.fullscreen, report=KioskReport(reporter))
+                      fullscreen=settings.kiosk.fullscreen, report=KioskReport(reporter),
+                      language=settings.kiosk.language)
         commands.attach(kiosk)
         return kiosk
 

@@ -16,11 +16,36 @@ import pytest
 
 from moviepkg.writer import PackageWriter
 from stations.config import Delivery, Link, Paths, Retention, StationSettings
+from stations.flow import Flow, Timeouts
 from tests.demo import make_demo, noise_jpegs
 from tests.services import SshServer, generate_keypair, require_binary
 
 STATION = "st-1"
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+T = Timeouts(still_there=90, give_up=30, finish_choice=60, done=45, help=8)
+
+
+class Clock:
+    """The flow's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        """The time now."""
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock for the flow, moved by the test."""
+    return Clock()
+
+
+@pytest.fixture
+def flow(tmp_path: Path, clock: Clock) -> Flow:
+    """A flow with a 5-frame limit and the test's clock."""
+    return Flow(tmp_path / "outbox", "st-1", frame_limit=5, timeouts=T, clock=clock)
 
 
 def forced_command(inbox: Path, station: str = STATION, extra: str = "") -> str:

@@ -12,12 +12,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import zxingcpp
+from PIL import Image
 
 from moviepkg.reader import read_package
+from stations.art import INK
 from stations.buttons import DEFAULT_PINS, GpioButtons, KeyboardButtons
 from stations.camera import FakeCamera
-from stations.flow import Action, Flow, Screen
+from stations.flow import Action, Flow, Screen, Timeouts
 from stations.kiosk import Kiosk
+from stations.render import Renderer
 from tests.services import XvfbDisplay, require_binary
 
 pytestmark = pytest.mark.slow  # the Tk kiosk under Xvfb
@@ -25,10 +29,18 @@ pytestmark = pytest.mark.slow  # the Tk kiosk under Xvfb
 ARTIFACTS = Path(os.environ.get("STOPMO_SCREENSHOTS", "/tmp/stopmo-station-screens"))
 
 
+@pytest.fixture(scope="module")
+def xvfb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XvfbDisplay]:
+    """One X display for the module: Tk in this process keeps its connection to the first
+    display it opened, and dies if a later test's Xvfb takes that display's place."""
+    with XvfbDisplay(tmp_path_factory.mktemp("xvfb")) as server:
+        yield server
+
+
 @pytest.fixture
-def display(xvfb_display: XvfbDisplay, monkeypatch: pytest.MonkeyPatch) -> XvfbDisplay:
-    monkeypatch.setenv("DISPLAY", xvfb_display.display)
-    return xvfb_display
+def display(xvfb: XvfbDisplay, monkeypatch: pytest.MonkeyPatch) -> XvfbDisplay:
+    monkeypatch.setenv("DISPLAY", xvfb.display)
+    return xvfb
 
 
 @pytest.fixture
@@ -263,3 +275,109 @@ def test_the_headless_demo_never_imports_tkinter() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr or "tkinter was imported"
+
+
+class Later:
+    """The flow's clock: it stands still until the test moves it on."""
+
+    def __init__(self) -> None:
+        self.offset = 1000.0
+
+    def __call__(self) -> float:
+        """The flow's time now."""
+        return self.offset
+
+
+def countdown_share(picture: Image.Image, box: tuple[int, int, int, int]) -> float:
+    """How full the countdown bar in box is, read from a screenshot."""
+    y = (box[1] + box[3]) // 2
+    row = [picture.getpixel((x, y)) for x in range(box[0], box[2])]
+    return sum(p == INK for p in row) / len(row)
+
+
+def test_every_screen_for_the_eye(root: tk.Tk, tmp_path: Path, display: XvfbDisplay) -> None:
+    """Walk every screen and state of the real kiosk; screenshot each (docs/station.md)."""
+    url = "https://movies.example.org"
+    later = Later()
+    timeouts = Timeouts(still_there=90, give_up=30, finish_choice=60, done=45, help=8)
+    flow = Flow(tmp_path / "outbox", "st-8", frame_limit=8, timeouts=timeouts, clock=later)
+    kiosk = Kiosk(root, flow, FakeCamera(size=(640, 360), preview_size=(640, 360)),
+                  KeyboardButtons(), url, size=(display.width, display.height),
+                  fullscreen=False, language="he")
+    kiosk.start()
+    shots = ARTIFACTS / "screens"
+    shots.mkdir(parents=True, exist_ok=True)
+
+    def shot(name: str) -> Image.Image:
+        """Screenshot the whole display (the kiosk fills it) once it shows the flow's now."""
+        drawn = kiosk.frames_drawn
+        pump(root, lambda: kiosk.frames_drawn >= drawn + 2)  # what the flow says now
+        with Image.open(display.screenshot(shots / f"{name}.png")) as picture:
+            return picture.convert("RGB")
+
+    def press(action: Action, until: Callable[[], bool]) -> None:
+        """Press a button (as its GPIO callback does) and wait for what it does."""
+        kiosk.post(action)
+        pump(root, until)
+
+    def capture() -> None:
+        """Press green and wait for the frame."""
+        frames = flow.frames
+        press(Action.GO, lambda: flow.frames == frames + 1 and not flow.busy)
+
+    pump(root, lambda: kiosk.frames_drawn > 2)
+    shot("01-attract")
+    press(Action.GO, lambda: flow.screen is Screen.SHOOTING)
+    for _ in range(3):
+        capture()
+        time.sleep(0.1)  # the fake scene moves on: the onion skin shows
+    shot("02-shooting-onion-on")
+    press(Action.ONION, lambda: not flow.onion)
+    shot("03-shooting-onion-off")
+    press(Action.ONION, lambda: flow.onion)
+    while flow.frames < flow.frame_limit:
+        capture()
+    assert Action.GO not in flow.view().acts
+    shot("04-frame-limit")
+    press(Action.PLAY, lambda: flow.screen is Screen.PLAYING)
+    assert kiosk.period() == pytest.approx(1 / flow.fps)
+    pump(root, lambda: kiosk._play_index >= flow.frames // 2 - 2)  # the shot waits 2 more
+    shot("05-replay")
+    press(Action.PLAY, lambda: flow.screen is Screen.SHOOTING)
+
+    later.offset += timeouts.still_there
+    pump(root, lambda: flow.screen is Screen.STILL_THERE)
+    box = kiosk.renderer.countdown_box(Screen.STILL_THERE)
+    assert countdown_share(shot("06-still-there-start"), box) == pytest.approx(1.0, abs=0.01)
+    later.offset += timeouts.give_up * 0.9
+    assert countdown_share(shot("07-still-there-end"), box) == pytest.approx(0.1, abs=0.02)
+    press(Action.GO, lambda: flow.screen is Screen.SHOOTING)
+
+    press(Action.FINISH, lambda: flow.screen is Screen.FINISH)
+    assert kiosk.period() == pytest.approx(1 / flow.fps)  # the movie loops at kiosk.fps
+    time.sleep(0.4)
+    shot("08-question")
+    press(Action.GO, lambda: flow.screen is Screen.DONE)
+    later.offset += timeouts.done_guard
+    published = shot("09-done-publish")
+    [found] = zxingcpp.read_barcodes(published)
+    assert found.text == f"{url}/m/{read_package(flow.outbox / str(flow.last_package)).code}"
+
+    later.offset += timeouts.done
+    pump(root, lambda: flow.screen is Screen.ATTRACT)
+    press(Action.GO, lambda: flow.screen is Screen.SHOOTING)
+    capture()
+    capture()
+    press(Action.FINISH, lambda: flow.screen is Screen.FINISH)
+    later.offset += timeouts.finish_choice  # nobody answers: it stays at the festival
+    pump(root, lambda: flow.screen is Screen.DONE)
+    later.offset += timeouts.done_guard
+    assert zxingcpp.read_barcodes(shot("10-done-nopublish")) == []
+    assert not read_package(flow.outbox / str(flow.last_package)).publish
+
+    for language in ("he", "ar", "en"):
+        kiosk.renderer = Renderer(kiosk.renderer.size, url, language)
+        flow.fail(RuntimeError("the camera's cable is out"))
+        pump(root, lambda: flow.screen is Screen.HELP)
+        shot(f"11-helper-{language}")
+    kiosk.close()
