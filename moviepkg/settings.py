@@ -198,3 +198,22 @@ def add_program_arguments(parser: Any, config: Path) -> None:
     parser.add_argument("--config", type=Path, help=f"TOML settings file (default {config} "
                         "if present)")
     parser.add_argument("--debug", action="store_true", help="log more, show tracebacks")
+
+
+def station_names(value: Any) -> dict[str, str]:
+    """Station ids and their friendly names ("Dragon table"), every bad entry reported;
+    ValueError says what is wrong (the processor's [title.stations], the website's
+    STATION_NAMES)."""
+    from .ids import is_station_id
+    from .manifest import MAX_TITLE_CHARS
+
+    if not isinstance(value, dict):
+        raise ValueError('expected station ids and names, like {"st-1": "Dragon table"}')
+    bad = [f"{key!r}: expected a station id like st-1" for key in value
+           if not is_station_id(str(key))]
+    bad += [f"{key}: expected a name of 1 to {MAX_TITLE_CHARS} characters, found {name!r}"
+            for key, name in value.items() if not isinstance(name, str)
+            or not name.strip() or len(name.strip()) > MAX_TITLE_CHARS]
+    if bad:
+        raise ValueError("; ".join(bad))
+    return {str(key): name.strip() for key, name in value.items()}

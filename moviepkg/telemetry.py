@@ -53,7 +53,8 @@ _OPT_BOOL = (bool, type(None))
 STATE_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "kiosk": {"screen": _TEXT, "frames": (int,), "last_capture_at": _OPT_TEXT,
               "camera_ok": (bool,), "last_error": _OPT_TEXT, "version": _TEXT,
-              "out_of_order": (bool,), "identify": (bool,)},
+              "out_of_order": (bool,), "identify": (bool,),
+              "website_url_problem": _TEXT},  # a QR address families cannot reach
     "sync": {"waiting": (int,), "oldest_waiting_s": _OPT_NUMBER,
              "last_delivery_at": _OPT_TEXT, "bytes_sent": (int,), "last_error": _OPT_TEXT},
     "processor": {"steps": (dict,), "encoding": (dict, type(None)),

@@ -94,6 +94,11 @@ def _station(device: Device, ctx: Context) -> list[Condition]:
     if kiosk.online is not False and kiosk.get("camera_ok") is False:
         found.append(Condition("camera", device.name, "kiosk", RED,
                                f"{device.name}: the camera is not working"))
+    problem = kiosk.get("website_url_problem")
+    if kiosk.online is not False and isinstance(problem, str) and problem:
+        found.append(Condition("qr_address", device.name, "kiosk", AMBER,
+                               f"{device.name}: families cannot reach its QR codes: "
+                               f"{problem[:160]}"))
     oldest = sync.get("oldest_waiting_s")
     if isinstance(oldest, int | float) and oldest > th.outbox_s:
         found.append(Condition("outbox", device.name, "sync", AMBER,
@@ -202,6 +207,9 @@ ADVICE = {
               "console's network.",
     "helper": "Go to the station: the child needs help, or the kiosk hit a fault.",
     "camera": "Check the camera cable and restart the kiosk; swap the camera if it persists.",
+    "qr_address": "The station's QR codes lead to an address only the festival LAN knows: set "
+                  "stopmo_public_url in the inventory to the public site and run the station "
+                  "role (docs/website.md, \"Deploy to Heroku\").",
     "outbox": "The station cannot deliver to the processing unit: check the LAN and the "
               "processor's receiver; the movies are safe in the outbox.",
     "player": "mpv, the big screen's player, is down or stuck: systemctl restart "

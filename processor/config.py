@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from moviepkg.broker import TelemetrySettings, telemetry_keys
-from moviepkg.ids import is_station_id
-from moviepkg.manifest import MAX_TITLE_CHARS
 from moviepkg.settings import (
     Key,
     absolute_path,
@@ -19,6 +17,7 @@ from moviepkg.settings import (
     load_values,
     number,
     size,
+    station_names,
     text,
     timezone,
 )
@@ -114,14 +113,7 @@ def _station_names(value: Any) -> tuple[tuple[str, str], ...]:
     """The [title.stations] table: station ids and their names, every bad entry reported."""
     if not isinstance(value, dict):
         raise ValueError('expected a table of station ids and names, like st-1 = "Dragon table"')
-    bad = [f"{key!r}: expected a station id like st-1" for key in value
-           if not is_station_id(str(key))]
-    bad += [f"{key}: expected a name of 1 to {MAX_TITLE_CHARS} characters, found {name!r}"
-            for key, name in value.items() if not isinstance(name, str)
-            or not name.strip() or len(name.strip()) > MAX_TITLE_CHARS]
-    if bad:
-        raise ValueError("; ".join(bad))
-    return tuple(sorted((str(key), name.strip()) for key, name in value.items()))
+    return tuple(sorted(station_names(value).items()))
 
 
 _seconds = number(0, 86400, "seconds")

@@ -8,11 +8,13 @@ checks and messages for free.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from moviepkg.broker import TelemetrySettings, telemetry_keys
 from moviepkg.ids import is_station_id
@@ -133,6 +135,8 @@ class StationSettings:
     """Everything a station program needs to know, checked."""
 
     station_id: str = ""
+    # A station of the deployed festival (Ansible sets it): its QR code must open from home.
+    festival: bool = False
     paths: Paths = field(default_factory=Paths)
     processor: Link = field(default_factory=Link)
     delivery: Delivery = field(default_factory=Delivery)
@@ -174,6 +178,7 @@ def _url(value: Any) -> str:
 
 KEYS: tuple[Key, ...] = (
     Key("station", "id", _station_id, "STOPMO_STATION_ID"),
+    Key("station", "festival", _bool, "STOPMO_FESTIVAL"),
     Key("paths", "outbox", _path, "STOPMO_OUTBOX"),
     Key("paths", "sent", _path, "STOPMO_SENT_DIR"),
     Key("processor", "host", _host, "STOPMO_PROCESSOR_HOST"),
@@ -226,6 +231,8 @@ def load_settings(path: Path | None = None,
     station = values.pop("station", {})
     if "id" in station:
         settings = replace(settings, station_id=station["id"])
+    if "festival" in station:
+        settings = replace(settings, festival=station["festival"])
     for section, changes in values.items():
         settings = replace(settings, **{section: replace(getattr(settings, section), **changes)})
     return settings
@@ -254,3 +261,42 @@ def delivery_problems(settings: StationSettings) -> list[str]:
                         f"({delivery.retry_base_seconds:g})")
     return problems
 
+
+
+# Names that only a local network resolves: a phone at home cannot open them.
+_LOCAL_SUFFIXES = (".local", ".lan", ".internal", ".home.arpa", ".localhost")
+
+
+def public_url_problem(url: str) -> str | None:
+    """Why a phone at home could not open url (loopback, a private address, a LAN-only
+    name), or None when it may be public."""
+    host = (urlsplit(url).hostname or "").lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        if address.is_loopback:
+            return "a loopback address (this machine only)"
+        if not address.is_global:
+            return "a private address (the festival's network only)"
+        return None
+    if host == "localhost" or host.endswith(".localhost"):
+        return "a loopback address (this machine only)"
+    if "." not in host or host.endswith(_LOCAL_SUFFIXES):
+        return "a name that only the festival's network knows"
+    return None
+
+
+def website_url_problem(settings: StationSettings) -> str | None:
+    """In festival mode, why the QR codes of kiosk.website_url would not open at home;
+    None when they may, or outside festival mode (a local run on loopback is fine)."""
+    if not settings.festival:
+        return None
+    url = settings.kiosk.website_url
+    why = public_url_problem(url)
+    if why is None:
+        return None
+    return (f"kiosk.website_url: {url} is {why}: families who scan the QR code cannot open "
+            "their movie from home; set the public site's address (stopmo_public_url in the "
+            "Ansible inventory, or STOPMO_WEBSITE_URL)")

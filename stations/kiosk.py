@@ -32,7 +32,7 @@ from moviepkg.notify import sd_notify
 from .buttons import Buttons, KeyboardButtons
 from .camera import Camera
 from .commands import KioskCommands, answered_file
-from .config import StationError, StationSettings
+from .config import StationError, StationSettings, website_url_problem
 from .factory import make_buttons, make_camera, make_flow
 from .flow import Action, Command, Flow, Screen
 from .render import Renderer
@@ -362,13 +362,19 @@ def run_kiosk(settings: StationSettings) -> bool:
     commands = KioskCommands()
     runner = CommandRunner(commands.handlers(), answered_file(settings.paths.outbox, "kiosk"))
     reporter = station_reporter(settings, "kiosk", commands=runner.handle)
+    # A festival station whose QR codes cannot open at home says so once, loudly: in the
+    # log, and in its state on the operators' console for as long as it runs.
+    problem = website_url_problem(settings)
+    if problem:
+        log.error(problem, extra={"website_url": settings.kiosk.website_url})
 
     def make(root: tk.Tk) -> Kiosk:
         """The kiosk in root, reachable by the commands."""
         size = None if settings.kiosk.fullscreen else settings.kiosk.window_size
         kiosk = Kiosk(root, make_flow(settings, events=reporter.event), camera, buttons,
                       settings.kiosk.website_url, size=size,
-                      fullscreen=settings.kiosk.fullscreen, report=KioskReport(reporter),
+                      fullscreen=settings.kiosk.fullscreen,
+                      report=KioskReport(reporter, website_url_problem=problem),
                       language=settings.kiosk.language)
         commands.attach(kiosk)
         return kiosk

@@ -37,11 +37,13 @@ def station_reporter(settings: StationSettings, program: str, **options: Any) ->
 class KioskReport:
     """The kiosk's state as the Tk loop sees it, offered to a reporter once per tick."""
 
-    def __init__(self, reporter: BaseReporter) -> None:
+    def __init__(self, reporter: BaseReporter, website_url_problem: str | None = None) -> None:
         self.reporter = reporter
         self.camera_ok = True
         self.last_capture_at: datetime | None = None
         self.version = software_version()
+        # Found at start (config.website_url_problem): the console shows it beside the fields.
+        self.website_url_problem = website_url_problem
 
     def captured(self) -> None:
         """A frame arrived: the camera works."""
@@ -53,13 +55,17 @@ class KioskReport:
         self.camera_ok = False
 
     def fields(self, flow: Flow) -> dict[str, Any]:
-        """The kiosk state's fields (moviepkg.telemetry.STATE_FIELDS["kiosk"])."""
-        return {"screen": SCREENS[flow.shown], "frames": flow.frames,
-                "last_capture_at": format_utc(self.last_capture_at)
-                if self.last_capture_at else None,
-                "camera_ok": self.camera_ok, "last_error": flow.error or None,
-                "version": self.version, "out_of_order": flow.out_of_order,
-                "identify": "identify" in flow.holds}
+        """The kiosk state's fields (moviepkg.telemetry.STATE_FIELDS["kiosk"]), and
+        `website_url_problem` when there is one (the console shows it beside the fields)."""
+        fields = {"screen": SCREENS[flow.shown], "frames": flow.frames,
+                  "last_capture_at": format_utc(self.last_capture_at)
+                  if self.last_capture_at else None,
+                  "camera_ok": self.camera_ok, "last_error": flow.error or None,
+                  "version": self.version, "out_of_order": flow.out_of_order,
+                  "identify": "identify" in flow.holds}
+        if self.website_url_problem:
+            fields["website_url_problem"] = self.website_url_problem
+        return fields
 
     def tick(self, flow: Flow) -> None:
         """Offer the state (cheap: the reporter sends only what changed)."""

@@ -1,10 +1,12 @@
-"""JSON: /api/movies and /api/movies/<id>."""
+"""JSON: /api/movies, /api/movies/<id>, and /api/code/<code> for the "being made" page."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, request, url_for
+
+from moviepkg.ids import normalize_code
 
 from .views import catalog, movie_view, page_of, public_movie
 
@@ -26,3 +28,22 @@ def movie(movie_id: str) -> dict[str, Any]:
     """One public movie."""
     return movie_view(public_movie(movie_id))
 
+
+@bp.get("/api/code/<code>")
+def code(code: str) -> tuple[dict[str, str], int, dict[str, str]]:
+    """Whether the movie of a code is online: `waiting`, or `ready` with where to go.
+
+    Polled by every "being made" page, so it is answered from the catalog's cache (no
+    store read) and says no more than the page would: a private or removed movie's
+    code is `waiting`, like one that never existed.
+    """
+    headers = {"Cache-Control": "no-cache"}
+    normal = normalize_code(code)
+    if normal is None:
+        return {"error": "not a movie code"}, 404, headers
+    matches = catalog().snapshot().find_code(normal)
+    if not matches:
+        return {"code": normal, "status": "waiting"}, 200, headers
+    where = (url_for("pages.movie", movie_id=matches[0].id) if len(matches) == 1
+             else url_for("pages.by_code", code=normal))
+    return {"code": normal, "status": "ready", "url": where}, 200, headers

@@ -53,6 +53,10 @@ class Storage(abc.ABC):
         """Return the file of key for a local folder store, else None."""
         return None
 
+    def lasting_url(self, key: str) -> str | None:
+        """Return an absolute URL of key that does not expire, or None if there is none."""
+        return None
+
     @property
     def media_origin(self) -> str | None:
         """The origin media URLs point at (for the Content-Security-Policy), if not ours."""
@@ -149,14 +153,21 @@ class S3Storage(Storage):
     def media_url(self, key: str, download_name: str | None = None) -> str | None:
         """A public URL, or a presigned one (SigV4); downloads always presigned (attachment)."""
         key = check_key(key)
-        if self.public_base_url and download_name is None:
-            return f"{self.public_base_url}/{quote(self._key(key))}"
+        lasting = self.lasting_url(key)
+        if lasting and download_name is None:
+            return lasting
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
         if download_name is not None:
             params["ResponseContentDisposition"] = content_disposition(download_name)
         url: str = self.client.generate_presigned_url("get_object", Params=params,
                                                       ExpiresIn=self.presign_seconds)
         return url
+
+    def lasting_url(self, key: str) -> str | None:
+        """The public object URL (PUBLIC_BASE_URL); presigned ones expire: None."""
+        if not self.public_base_url:
+            return None
+        return f"{self.public_base_url}/{quote(self._key(check_key(key)))}"
 
     @property
     def media_origin(self) -> str | None:

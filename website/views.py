@@ -1,9 +1,10 @@
-"""The pages: gallery, movie, download, find by code, local media, not-found."""
+"""The pages: gallery, movie, download, find by code (or "being made"), media, privacy."""
 
 from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,11 +25,19 @@ from moviepkg.ids import is_package_id, normalize_code
 from moviepkg.record import MovieRecord
 
 from .catalog import Catalog
+from .festival import Festival, length_text, movie_title, whole_seconds
 from .index import Snapshot
+from .sharing import Shared, shared
 from .storage import Storage, check_key
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger("stopmo.website.views")
+# The "being made" page checks again after this many seconds, then ever less often (up to
+# the longest gap), for a day at most. Tests shorten them with POLL_FIRST_SECONDS.
+FIRST_POLL_SECONDS = 3.0
+LONGEST_POLL_SECONDS = 300.0
+POLL_FOR_SECONDS = 86400.0
+STATIC = Path(__file__).parent / "static"
 
 
 def catalog() -> Catalog:
@@ -43,18 +52,38 @@ def storage() -> Storage:
     return found
 
 
+def festival() -> Festival:
+    """The festival's name, logo, station names and public address."""
+    found: Festival = current_app.extensions["stopmo.festival"]
+    return found
+
+
+@bp.app_context_processor
+def festival_look() -> dict[str, Any]:
+    """Every page shows the festival's name and logo."""
+    return {"festival": festival()}
+
+
+def site_media_url(key: str) -> str:
+    """This app's path of a poster or video (served, or sent on to the store)."""
+    return url_for("pages.media", name=key.removeprefix("movies/"))
+
+
 def media_url(key: str) -> str:
     """Where the browser fetches a poster or a video: the store, or this app."""
-    return storage().media_url(key) or url_for("pages.media", name=key.removeprefix("movies/"))
+    return storage().media_url(key) or site_media_url(key)
 
 
 def movie_view(movie: MovieRecord) -> dict[str, Any]:
     """What templates and the API show of a movie."""
     local = movie.created_at.astimezone(ZoneInfo(current_app.config["TIMEZONE"]))
     return {"id": movie.id, "code": movie.code, "title": movie.title,
-            "display_title": movie.title or f"Movie {movie.code}",
-            "station": movie.station_id, "created_at": movie.created_at.isoformat(),
+            "display_title": movie_title(movie.title, movie.code),
+            "station": movie.station_id, "station_name": festival().station_name(movie.station_id),
+            "created_at": movie.created_at.isoformat(),
             "date": f"{local.day} {local:%B %Y, %H:%M}", "duration_s": movie.duration_s,
+            "length": length_text(movie.duration_s),
+            "length_iso": f"PT{whole_seconds(movie.duration_s)}S",
             "frames": movie.frames, "fps": movie.fps,
             "url": url_for("pages.movie", movie_id=movie.id),
             "poster_url": media_url(movie.poster), "video_url": media_url(movie.video),
@@ -104,7 +133,15 @@ def movie(movie_id: str) -> str:
     if local is not None and not local.is_file():
         available = False
     told("movie page" if available else "movie page, video missing", found)
-    return render_template("movie.html", movie=movie_view(found), available=available)
+    return render_template("movie.html", movie=movie_view(found), available=available,
+                           share=share_facts(found))
+
+
+def share_facts(movie: MovieRecord) -> Shared:
+    """The absolute, lasting addresses and sizes a shared link of movie shows."""
+    return shared(movie, festival(), storage(), url_for("pages.movie", movie_id=movie.id),
+                  (site_media_url(movie.poster), site_media_url(movie.video)),
+                  request.host_url)
 
 
 def download_name(movie: MovieRecord) -> str:
@@ -130,7 +167,8 @@ def download(movie_id: str) -> Response:
 
 @bp.get("/media/<name>")
 def media(name: str) -> Response:
-    """Serve a poster or a video of a public movie from a folder store (with Range)."""
+    """Serve a poster or a video of a public movie from a folder store (with Range); for
+    S3, send the visitor on to it (shared links point here: presigned URLs expire)."""
     key = f"movies/{name}"
     try:
         check_key(key)
@@ -143,7 +181,11 @@ def media(name: str) -> Response:
     if kind == "mp4":  # posters are many per gallery page: only the video is worth a line
         told("video request", found)
     path = storage().local_path(key)
-    if path is None or not path.is_file():
+    if path is None:
+        moved = redirect(media_url(key), code=302)
+        moved.headers["Cache-Control"] = "private, max-age=60"  # well within a presigned life
+        return moved
+    if not path.is_file():
         abort(404)
     response = send_file(path, mimetype="video/mp4" if kind == "mp4" else "image/jpeg",
                          conditional=True, max_age=86400)
@@ -152,17 +194,25 @@ def media(name: str) -> Response:
 
 
 @bp.get("/m/<code>")
-def by_code(code: str) -> Response | tuple[str, int] | str:
-    """Find a movie by the code the station showed (or its QR code led to)."""
-    matches = catalog().snapshot().find_code(code)
+def by_code(code: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, str]] | str:
+    """Find a movie by the code the station showed (or its QR code led to); a code of a
+    movie not online yet gets the "being made" page, which checks again by itself."""
+    normal = normalize_code(code)
+    if normal is None:
+        return render_template("notfound.html", what="code", code=code[:12]), 404
+    matches = catalog().snapshot().find_code(normal)
     if len(matches) == 1:
         return redirect(url_for("pages.movie", movie_id=matches[0].id))
     if matches:
-        return render_template("choose.html", code=matches[0].code,
+        return render_template("choose.html", code=normal,
                                movies=[movie_view(m) for m in matches])
-    shown = normalize_code(code) or code[:12]
-    return render_template("notfound.html", code=shown,
-                           message=f"No movie has the code {shown} (yet)."), 404
+    config = current_app.config
+    poll = {"url": url_for("api.code", code=normal),
+            "first": config.get("POLL_FIRST_SECONDS", FIRST_POLL_SECONDS),
+            "longest": config.get("POLL_LONGEST_SECONDS", LONGEST_POLL_SECONDS),
+            "for": config.get("POLL_FOR_SECONDS", POLL_FOR_SECONDS)}
+    return render_template("waiting.html", code=normal, poll=poll), 200, {
+        "Cache-Control": "no-cache"}
 
 
 @bp.get("/find")
@@ -174,10 +224,21 @@ def find() -> Response:
     return redirect(url_for("pages.by_code", code=normalize_code(typed) or typed))
 
 
+@bp.get("/privacy")
+def privacy() -> str:
+    """What the site publishes, and how a family has a movie removed."""
+    return render_template("privacy.html")
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """The icon browsers and link previews ask for at the root."""
+    return send_file(STATIC / "favicon.ico", mimetype="image/x-icon", max_age=86400)
+
+
 @bp.app_errorhandler(404)
 def not_found(error: HTTPException) -> tuple[str, int] | tuple[dict[str, str], int]:
     """A helpful page (or JSON for the API) instead of a bare 404."""
     if request.path.startswith("/api/"):
         return {"error": "not found"}, 404
-    return render_template("notfound.html", code=None,
-                           message="This page or movie does not exist."), 404
+    return render_template("notfound.html", what="page", code=None), 404

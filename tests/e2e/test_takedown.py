@@ -80,7 +80,7 @@ def take_down_and_check(festival: Festival, package_id: str, video_url: str
     def gone() -> bool:
         return (package_id not in festival.website_ids(strict=False)
                 and status_of(f"{site}/api/movies/{package_id}") == 404
-                and status_of(f"{site}/m/{code}") == 404
+                and (festival.get_json(f"/api/code/{code}") or {}).get("status") == "waiting"
                 and status_of(f"{site}/movies/{package_id}") == 404)
 
     # The site's cache lives 5 s in the festival (CACHE_SECONDS): gone within that, plus the

@@ -160,6 +160,14 @@ SOURCE_ITEMS = (
     "ops",
     "docs",
 )
+# The festival's own values, which the inventory leaves as placeholders that the playbook
+# refuses, and what the operators' encrypted host_vars/processor/vault.yml holds.
+SCRATCH_FESTIVAL = {
+    "stopmo_public_url": "https://stopmo-scratch.herokuapp.com",
+    "stopmo_storage_url": "s3://stopmo-scratch/festival",
+    "vault_processor_aws_access_key_id": "AKIASCRATCHPROCESSOR",
+    "vault_processor_aws_secret_access_key": "scratch-processor-secret",
+}
 # The scratch inventory's console logins (roles/ops): dana, an operator, and desk, a
 # console-only account, get this password's hash; yoni gets none, so no login.
 OPS_PASSWORD = "scratch-console-password"
@@ -317,6 +325,7 @@ def make_fleet(base: Path, hosts: tuple[str, ...]) -> Fleet:
                 "ops_users": [
                     {"name": name, "ops_password_hash": value} for name, value in hashed.items()
                 ],
+                **SCRATCH_FESTIVAL,
             }
         )
     )

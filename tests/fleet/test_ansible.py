@@ -15,6 +15,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import threading
 import tomllib
 from datetime import UTC, datetime, timedelta
@@ -29,11 +30,13 @@ from ops.config import load_settings as load_ops_settings
 from processor.config import load_settings as load_processor_settings
 from processor.receiver import Receiver
 from stations.config import load_settings as load_station_settings
+from stations.config import website_url_problem
 from stations.heartbeat import software_version
 from tests.fleet.fleet import (
     ANSIBLE,
     OPS_ACCOUNTS,
     OPS_PASSWORD,
+    SCRATCH_FESTIVAL,
     VENV_BIN,
     Fleet,
     Run,
@@ -49,6 +52,7 @@ from tests.services import require_binary
 pytestmark = pytest.mark.slow  # real ansible-playbook runs
 
 REPO = Path(__file__).resolve().parents[2]
+INVENTORY = ANSIBLE / "inventory"
 PLAYBOOKS = ("site.yml", "upgrade-stations.yml")
 HOSTS = ("processor", "st-3", "stopmo-vpn")
 STATION_UNITS = ("stopmo-x.service", "stopmo-station.service", "stopmo-sync.service")
@@ -128,7 +132,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     ):
         require_binary(tool)
     fleet = make_fleet(tmp_path_factory.mktemp("fleet"), HOSTS)
-    args = ("-e", f"@{fleet.extra_vars}", "--limit", ",".join(HOSTS))
+    # The website runs on Heroku by default; these runs turn on its LAN copy on the
+    # processing unit too (a festival without internet), so that its tasks run for real.
+    lan_site = json.dumps({"processor_website": True})
+    args = ("-e", f"@{fleet.extra_vars}", "-e", lan_site, "--limit", ",".join(HOSTS))
     before = tree(fleet.base / "roots")
     fleet.runs["check"] = Run.parse(ansible_playbook(fleet.base, "site.yml", "--check", *args))
     fleet.runs["check"].recap["untouched"] = {"ok": int(tree(fleet.base / "roots") == before)}
@@ -220,6 +227,10 @@ def test_station_settings_name_the_station_and_the_processor(fleet: Fleet) -> No
     assert tomllib.loads(path.read_text())["station"]["id"] == "st-3"
     settings = load_station_settings(path, environ={})  # the station's own loader
     assert settings.station_id == "st-3"
+    # A festival station whose QR codes lead to the public site: nothing to complain about.
+    assert settings.festival is True
+    assert settings.kiosk.website_url == SCRATCH_FESTIVAL["stopmo_public_url"]
+    assert website_url_problem(settings) is None
     assert settings.processor.host == "10.0.0.100"
     assert settings.processor.key == Path("/etc/stopmo/station_key")
     assert settings.paths.outbox == Path("/var/lib/stopmo/outbox")
@@ -349,13 +360,91 @@ def test_processor_settings_load(fleet: Fleet) -> None:
     assert settings.screen == "mpv"
     # The title card: the festival's language, the stations' QR code site, no names set.
     assert settings.language == "he"
-    assert settings.public_url == "http://10.0.0.100:8000"
+    assert settings.public_url == SCRATCH_FESTIVAL["stopmo_public_url"]
     assert settings.station_names == ()
+    # It publishes to the festival's S3 bucket, with its keys from the vault.
+    assert settings.storage_url == SCRATCH_FESTIVAL["stopmo_storage_url"]
+    processor_env = fleet.root("processor") / "etc/stopmo/processor.env"
+    assert mode(processor_env) == "0o640"
+    assert env_lines(processor_env) == {
+        "AWS_ACCESS_KEY_ID": SCRATCH_FESTIVAL["vault_processor_aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": SCRATCH_FESTIVAL["vault_processor_aws_secret_access_key"],
+        "AWS_DEFAULT_REGION": "eu-central-1",
+    }
+    # The LAN copy of the website reads the same store.
+    site = env_lines(fleet.root("processor") / "etc/stopmo/website.env")
+    assert site["STORAGE_URL"] == SCRATCH_FESTIVAL["stopmo_storage_url"]
+    assert site["AWS_ACCESS_KEY_ID"] == SCRATCH_FESTIVAL["vault_processor_aws_access_key_id"]
     env = (fleet.root("processor") / "etc/stopmo/website.env").read_text()
     secret = re.search(r"^SECRET_KEY=([0-9a-fA-F]{64})$", env, re.MULTILINE)
     assert secret is not None, env
     assert (fleet.root("processor") / "etc/stopmo/website.secret").read_text().strip() == secret[1]
     assert mode(fleet.root("processor") / "etc/stopmo/website.env") == "0o640"
+
+
+def env_lines(path: Path) -> dict[str, str]:
+    """NAME=value lines of an environment file, comments left out."""
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_the_deployed_festival_is_heroku_and_s3_by_default() -> None:
+    """The inventory's defaults: the public site on Heroku, S3, no site on the processor."""
+    main = yaml.safe_load((INVENTORY / "group_vars/all/main.yml").read_text())
+    assert main["stopmo_public_url"] == "https://CHANGE-ME.herokuapp.com"  # the placeholder
+    assert main["stopmo_storage_url"].startswith("s3://change-me-")
+    assert yaml.safe_load((INVENTORY / "group_vars/processors.yml").read_text())[
+        "processor_website"] is False
+    processor = role_defaults("processor")
+    assert processor["processor_public_url"] == "{{ stopmo_public_url }}"  # one setting
+    assert processor["processor_storage_url"] == "{{ stopmo_storage_url }}"
+    assert processor["processor_website"] is False
+    assert "vault_processor_aws_access_key_id" in processor["processor_storage_env"][
+        "AWS_ACCESS_KEY_ID"]
+    assert role_defaults("station")["station_festival"] is True
+    # The stations' QR codes lead to the same one setting (the runs check what they render).
+    template = (ANSIBLE / "roles/station/templates/station.toml.j2").read_text()
+    assert 'website_url = "{{ stopmo_public_url }}"' in template
+
+
+@pytest.mark.parametrize(("override", "says"), [
+    ({}, "stopmo_public_url, now https://CHANGE-ME.herokuapp.com"),
+    ({"stopmo_public_url": SCRATCH_FESTIVAL["stopmo_public_url"]},
+     "stopmo_storage_url, now s3://change-me-stopmo-movies/festival"),
+    ({**SCRATCH_FESTIVAL, "vault_processor_aws_secret_access_key": ""},
+     "the processor's AWS keys in the encrypted inventory/host_vars/processor/vault.yml"),
+])
+def test_the_playbook_refuses_placeholders_and_a_store_without_keys(
+        tmp_path: Path, override: dict[str, str], says: str) -> None:
+    """Before anything is written: the inventory as it comes, and S3 without the vault."""
+    values = tmp_path / "festival.yml"
+    values.write_text(json.dumps({
+        "stopmo_root": str(tmp_path / "roots/{{ inventory_hostname }}"),
+        "stopmo_manage_system": False, "ansible_connection": "local",
+        "ansible_become": False, "ansible_python_interpreter": sys.executable,
+        "stopmo_public_url": "https://CHANGE-ME.herokuapp.com",
+        "stopmo_storage_url": "s3://change-me-stopmo-movies/festival", **override}))
+    run = Run.parse(ansible_playbook(tmp_path, "site.yml", "-e", f"@{values}",
+                                     "--limit", "processor,st-3", "--tags", "settings"))
+    assert run.returncode != 0, run.output
+    assert run.recap["processor"]["failed"] == 1, run.output
+    assert says in " ".join(run.output.split()), run.output
+    assert not (tmp_path / "roots").exists()
+
+
+def test_the_playbook_takes_a_folder_store_without_keys(tmp_path: Path) -> None:
+    """A festival without internet: the folder store on the processor, the site on the LAN."""
+    values = tmp_path / "lan.yml"
+    values.write_text(json.dumps({
+        "stopmo_root": str(tmp_path / "roots/{{ inventory_hostname }}"),
+        "stopmo_manage_system": False, "ansible_connection": "local",
+        "ansible_become": False, "ansible_python_interpreter": sys.executable,
+        "stopmo_public_url": "http://10.0.0.100:8000", "processor_website": True,
+        "processor_storage_url": "file:///var/lib/stopmo/work/store"}))
+    run = Run.parse(ansible_playbook(tmp_path, "site.yml", "-e", f"@{values}",
+                                     "--limit", "processor,st-3", "--tags", "settings"))
+    assert run.returncode == 0, run.output
+    assert run.recap["processor"]["failed"] == run.recap["st-3"]["failed"] == 0, run.output
 
 
 def test_processor_settings_name_the_stations_that_have_a_name(tmp_path: Path) -> None:
@@ -373,6 +462,7 @@ def test_processor_settings_name_the_stations_that_have_a_name(tmp_path: Path) -
             # What Ansible makes of the inventory's templated values.
             "processor_title_language": "ar",
             "processor_public_url": "https://movies.example.org",
+            "processor_storage_url": "s3://stopmo-movies/festival",
             "processor_festival_name": 'The "Little" Festival \\ 2026',
             "stopmo_mqtt_local_url": "mqtt://127.0.0.1:1883",
             "stopmo_mqtt_password_file": "/etc/stopmo/mqtt.password",

@@ -55,13 +55,16 @@ def system_fields(n: int, **over: Any) -> dict[str, Any]:
 
 def station_messages(n: int, now: float, *, online: bool = True, screen: str = "attract",
                      frames: int = 0, waiting: int = 0, oldest: float | None = None,
-                     **system: Any) -> list[Message]:
+                     qr_problem: str | None = None, **system: Any) -> list[Message]:
     """What station st-n sends: presence, the kiosk's, sync agent's and box's states."""
     name = f"st-{n}"
     found = [presence(name, program, online, now) for program in ("kiosk", "sync", "system")]
+    kiosk = {"screen": screen, "frames": frames, "last_capture_at": None, "camera_ok": True,
+             "last_error": None, "version": "0.1.0"}
+    if qr_problem is not None:
+        kiosk["website_url_problem"] = qr_problem
     found += [
-        state(name, "kiosk", {"screen": screen, "frames": frames, "last_capture_at": None,
-                              "camera_ok": True, "last_error": None, "version": "0.1.0"}, now),
+        state(name, "kiosk", kiosk, now),
         state(name, "sync", {"waiting": waiting, "oldest_waiting_s": oldest,
                              "last_delivery_at": None, "bytes_sent": 12_345_678,
                              "last_error": None}, now),

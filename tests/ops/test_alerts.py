@@ -104,6 +104,8 @@ def test_an_alert_still_open_when_the_festival_opens_is_sent_then(
     (lambda now: station_messages(2, now, under_voltage_now=True), "power", 1),
     (lambda now: station_messages(2, now, disk_free_bytes=1_000_000_000), "disk", 1),
     (lambda now: station_messages(2, now, cpu_temp_c=85.0), "hot", 1),
+    (lambda now: station_messages(2, now, qr_problem="http://127.0.0.1:8000 is a loopback "
+                                  "address"), "qr_address", 1),
 ])
 def test_each_station_rule(console: Console, clock: Clock, webhook: Webhook,
                            messages, rule: str, after: int) -> None:  # type: ignore[no-untyped-def]

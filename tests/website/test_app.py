@@ -78,9 +78,9 @@ def test_find_by_code(store: StoreBuilder) -> None:
     assert found.status_code == 302 and found.headers["Location"] == f"/m/{record.code}"
     movie = client.get(f"/m/{record.code}")
     assert movie.headers["Location"] == f"/movies/{record.id}"
-    missing = client.get("/m/ZZZZZZ")
-    assert missing.status_code == 404 and "No movie has the code ZZZZZZ" in missing.get_data(
-        as_text=True)
+    not_a_code = client.get("/m/ZZZZ1Z")  # 1 is never in a code
+    assert not_a_code.status_code == 404
+    assert "That is not a movie code" in not_a_code.get_data(as_text=True)
 
 
 def test_private_records_are_never_shown(store: StoreBuilder) -> None:
@@ -96,6 +96,9 @@ def test_private_records_are_never_shown(store: StoreBuilder) -> None:
     assert client.get(f"/media/{hidden.id}.mp4").status_code == 404
     assert client.get(f"/api/movies/{hidden.id}").status_code == 404
     assert [m["id"] for m in client.get("/api/movies").get_json()["movies"]] == [shown.id]
+    gallery = client.get("/").get_data(as_text=True)
+    assert shown.id in gallery and hidden.id not in gallery and hidden.code not in gallery
+    assert client.get(f"/api/code/{hidden.code}").get_json()["status"] == "waiting"
     (store.root / INDEX_KEY).unlink()  # the fallback lists the records: still hidden
     fresh = client_for(store)
     assert [m["id"] for m in fresh.get("/api/movies").get_json()["movies"]] == [shown.id]

@@ -93,3 +93,25 @@ def test_s3_down_serves_the_cached_list(store: StoreBuilder, s3_server: S3Server
         assert health.get_json()["storage"].startswith("down")
     finally:
         s3_server.start()
+
+
+def test_shared_links_of_s3_movies_never_expire(store: StoreBuilder, s3_server: S3Server) -> None:
+    """Tags name the site's /media/ (a fresh presigned URL), or the public object URL."""
+    from tests.website.test_share import Head
+
+    record = store.add(make_record(5))
+    upload(store, s3_server)
+    presigned = s3_client(store, s3_server, SITE_URL="https://movies.example.org")
+    meta = Head(presigned.get(f"/movies/{record.id}").get_data(as_text=True)).meta
+    # Presigned URLs expire: the tags name this site, which sends a fresh one.
+    assert meta["og:image"] == f"https://movies.example.org/media/{record.id}.jpg"
+    assert meta["og:video"] == f"https://movies.example.org/media/{record.id}.mp4"
+    moved = presigned.get(f"/media/{record.id}.jpg")
+    assert moved.status_code == 302 and "X-Amz-Signature=" in moved.headers["Location"]
+    with NO_PROXY.open(moved.headers["Location"], timeout=5) as response:
+        assert response.read() == (store.root / record.poster).read_bytes()
+    public = s3_client(store, s3_server, public="https://cdn.example.test")
+    meta = Head(public.get(f"/movies/{record.id}").get_data(as_text=True)).meta
+    assert meta["og:image"] == f"https://cdn.example.test/jff/movies/{record.id}.jpg"
+    assert meta["og:video"] == f"https://cdn.example.test/jff/movies/{record.id}.mp4"
+    assert meta["og:url"] == f"http://localhost/movies/{record.id}"  # no SITE_URL: as asked

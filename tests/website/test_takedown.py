@@ -46,9 +46,11 @@ def test_a_taken_down_movie_leaves_every_page_once_the_cache_refreshes(
     wait_until(lambda: listed(client) == [stays.id], timeout=CACHE_SECONDS + 5,
                message="the cache to refresh")
     assert "Our cat" not in client.get("/").get_data(as_text=True)
-    by_code = client.get(f"/m/{gone.code}")
-    assert by_code.status_code == 404
-    assert f"No movie has the code {gone.code}" in by_code.get_data(as_text=True)
+    by_code = client.get(f"/m/{gone.code}")  # the same page as a code never seen: no hint
+    assert by_code.status_code == 200 and "Location" not in by_code.headers
+    assert "Your movie is on its way" in by_code.get_data(as_text=True)
+    assert client.get(f"/api/code/{gone.code}").get_json() == {"code": gone.code,
+                                                               "status": "waiting"}
     assert client.get(f"/api/movies/{gone.id}").get_json() == {"error": "not found"}
     for path in (f"/movies/{gone.id}", f"/media/{gone.id}.jpg", f"/media/{gone.id}.mp4"):
         assert client.get(path).status_code == 404, path
