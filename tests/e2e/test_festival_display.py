@@ -32,7 +32,7 @@ def test_a_child_shoots_a_movie_with_keys_and_it_reaches_screen_and_website(
         wait_until(lambda: festival.website_ids(strict=False), timeout=60, interval=0.2,
                    message="the scripted movie on the website")
         first = set(festival.website_ids())
-        wait_until(lambda: windows(xvfb_display, "--class", "mpv"), timeout=30,
+        wait_until(lambda: windows(xvfb_display, "--class", "mpv"), timeout=60,
                    message="mpv's window")
         wait_until(lambda: windows(xvfb_display, "--class", "Tk"), timeout=30,
                    message="the kiosk's window")
