@@ -89,17 +89,12 @@ def take_down_and_check(festival: Festival, package_id: str, video_url: str
     seconds = time.monotonic() - asked
     print(f"take-down: gone from the website after {seconds:.1f} s")
     assert status_of(video_url) in (403, 404), "the video is still served"
-    page = console.get(f"/devices/{festival_processor()}")
+    page = console.get("/devices/processor")  # the festival's processing unit
     assert "take-down" in page and code in page and "done" in page, "not in the audit log"
     taken = [movie for movie in processor_status(festival).get("taken_down", [])
              if movie.get("package_id") == package_id]
     assert taken and taken[0].get("by") == "operator", processor_status(festival)
     return console, seconds
-
-
-def festival_processor() -> str:
-    """The processing unit's device name in the local festival."""
-    return "processor"
 
 
 def test_a_movies_story_and_its_take_down_over_the_festival(tmp_path: Path) -> None:

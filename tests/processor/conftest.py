@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from processor.config import Settings
+from processor.daemon import Daemon
 from processor.pipeline import Pipeline
 from processor.screen import FakeScreen
 from processor.store import FileStore
@@ -93,3 +95,16 @@ def daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
 def state_of(tmp_path: Path, package_id: str) -> str:
     path = tmp_path / "work" / "state" / f"{package_id}.json"
     return json.loads(path.read_text())["step"] if path.exists() else ""
+
+
+@contextmanager
+def running(daemon: Daemon) -> Iterator[Daemon]:
+    """Run the daemon on a thread while inside; stop it and wait for it after."""
+    thread = threading.Thread(target=daemon.run, name="daemon")
+    thread.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        thread.join(timeout=60)
+        assert not thread.is_alive()

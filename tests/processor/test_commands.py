@@ -7,7 +7,6 @@ import os
 import random
 import secrets
 import struct
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ from processor.screen import FakeScreen, NullScreen
 from processor.screen.mpv import MpvScreen
 from processor.state import Step, TakedownList
 from processor.store import FileStore
-from tests.processor.conftest import add_package
+from tests.processor.conftest import add_package, running
 from tests.services import MpvProcess, wait_until
 
 Told = list[tuple[str, str, str]]
@@ -416,10 +415,7 @@ def test_the_daemon_takes_a_retried_package_at_once(pipeline: Pipeline) -> None:
     assert state is not None
     for _ in range(pipeline.settings.max_attempts):
         pipeline.failed(state, OSError("disk on fire"))
-    daemon = Daemon(pipeline)
-    thread = threading.Thread(target=daemon.run, name="daemon")
-    thread.start()
-    try:
+    with running(Daemon(pipeline)) as daemon:
         wait_until(lambda: pipeline.settings.control_socket.exists(), timeout=10,
                    message="the daemon up")
         time.sleep(0.5)
@@ -432,6 +428,3 @@ def test_the_daemon_takes_a_retried_package_at_once(pipeline: Pipeline) -> None:
         wait_until(lambda: pipeline.states.load(package.name).step  # type: ignore[union-attr]
                    is Step.DONE, timeout=20, message="encoded and published")
         assert list(daemon.dispatched) == [package.name]
-    finally:
-        daemon.stop()
-        thread.join(timeout=30)

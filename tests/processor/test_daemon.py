@@ -7,8 +7,6 @@ import random
 import shutil
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from processor.pipeline import Outcome, Pipeline
 from processor.screen import FakeScreen
 from processor.state import Step
 from tests.corpus import CORPUS
-from tests.processor.conftest import add_package
+from tests.processor.conftest import add_package, running
 from tests.services import wait_until
 
 
@@ -44,17 +42,6 @@ class CountingPipeline(Pipeline):
             with self._count_lock:
                 self.running -= 1
 
-
-@contextmanager
-def running(daemon: Daemon) -> Iterator[Daemon]:
-    thread = threading.Thread(target=daemon.run, name="daemon")
-    thread.start()
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
-        thread.join(timeout=60)
-        assert not thread.is_alive()
 
 
 def done_ids(pipeline: Pipeline) -> list[str]:

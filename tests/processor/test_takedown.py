@@ -9,7 +9,6 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,7 +40,7 @@ from processor.takedown import (
     take_down,
 )
 from processor.telemetry import ProcessorTelemetry
-from tests.processor.conftest import add_package, daemon, daemon_env, state_of
+from tests.processor.conftest import add_package, daemon, daemon_env, running, state_of
 from tests.processor.test_cli import base_env
 from tests.services import S3Server, wait_until
 
@@ -282,10 +281,7 @@ def test_a_state_made_again_after_a_crash_still_obeys_the_list(pipeline: Pipelin
 def test_the_daemon_takes_in_a_movie_taken_down_before_it_came(pipeline: Pipeline,
                                                                tmp_path: Path) -> None:
     package = add_package(tmp_path / "outbox")
-    daemon = Daemon(pipeline)
-    thread = threading.Thread(target=daemon.run, name="daemon")
-    thread.start()
-    try:
+    with running(Daemon(pipeline)) as daemon:
         wait_until(lambda: pipeline.settings.control_socket.exists(), timeout=10,
                    message="the daemon up")
         now = datetime.now(UTC)
@@ -298,9 +294,6 @@ def test_the_daemon_takes_in_a_movie_taken_down_before_it_came(pipeline: Pipelin
                    and state_of(tmp_path, package.name) == "done", timeout=20,
                    message="taken in")
         time.sleep(0.5)
-    finally:
-        daemon.stop()
-        thread.join(timeout=30)
     assert list(daemon.dispatched) == []  # never encoded
     assert keys(pipeline.store) == [] and shown(pipeline) == []
     assert pipeline.states.load(package.name).taken_down_by == "ana"  # type: ignore[union-attr]
