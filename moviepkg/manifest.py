@@ -1,4 +1,8 @@
-"""MANIFEST: the JSON description of a movie package (format v1)."""
+"""MANIFEST: the JSON description of a movie package (format v2; v1 still read).
+
+v2 adds one optional field, `owner_key_sha256`: the SHA-256 of the family's owner
+key (moviepkg.owner), written for a movie the family chose to publish.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from .ids import is_package_id, is_station_id
 from .times import format_utc, parse_utc
 
 FORMAT = "stopmo-package"
-VERSION = 1
+VERSION = 2
+READ_VERSIONS = (1, 2)  # v1: written by stations before the owner key
 MANIFEST_NAME = "MANIFEST"
 PUBLISH = "PUBLISH"
 NOPUBLISH = "NOPUBLISH"
@@ -28,6 +33,7 @@ FPS_RANGE = (1, 30)
 _REQUIRED = ("format", "version", "package_id", "station_id", "created_at", "finished_at",
              "frames")
 _OPTIONAL = ("fps", "title")
+_OPTIONAL_V2 = ("owner_key_sha256",)
 _FRAME_KEYS = ("name", "size", "sha256")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -59,6 +65,7 @@ class Manifest:
     fps: int
     title: str | None
     frames: tuple[FrameEntry, ...]
+    owner_key_sha256: str | None = None
 
     def to_json(self) -> bytes:
         """Serialise as MANIFEST bytes (UTF-8 JSON, stable key order)."""
@@ -73,6 +80,8 @@ class Manifest:
         }
         if self.title is not None:
             doc["title"] = self.title
+        if self.owner_key_sha256 is not None:
+            doc["owner_key_sha256"] = self.owner_key_sha256
         # One frame a line: readable by an operator, and small for 9999 frames.
         lines = [f" {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},"
                  for key, value in doc.items()]
@@ -147,9 +156,11 @@ def parse_manifest(data: bytes, max_bytes: int = 4 * 1024 * 1024) -> Manifest:
         raise ManifestError("MANIFEST", "a JSON object", "JSON nested too deeply") from None
     if not isinstance(doc, dict):
         raise ManifestError("MANIFEST", "a JSON object", _typename(doc))
-    unknown = sorted(set(doc) - set(_REQUIRED) - set(_OPTIONAL))
+    v2 = doc.get("version") == 2 and type(doc.get("version")) is int
+    unknown = sorted(set(doc) - set(_REQUIRED) - set(_OPTIONAL) - set(_OPTIONAL_V2 if v2 else ()))
     if unknown:
-        raise ManifestError("MANIFEST", "only v1 keys", f"unknown key {unknown[0]!r}")
+        raise ManifestError("MANIFEST", f"only v{2 if v2 else 1} keys",
+                            f"unknown key {unknown[0]!r}")
     missing = [key for key in _REQUIRED if key not in doc]
     if missing:
         raise ManifestError(f"MANIFEST {missing[0]}", "a value (the key is required)",
@@ -157,8 +168,8 @@ def parse_manifest(data: bytes, max_bytes: int = 4 * 1024 * 1024) -> Manifest:
     if doc["format"] != FORMAT:
         raise _fail("format", repr(FORMAT), doc["format"])
     version = doc["version"]
-    if type(version) is not int or version != VERSION:
-        raise _fail("version", str(VERSION), version)
+    if type(version) is not int or version not in READ_VERSIONS:
+        raise _fail("version", " or ".join(map(str, READ_VERSIONS)), version)
     package_id = _check_id(doc, "package_id", is_package_id,
                            "lowercase letters, digits and dashes, 1-63 long")
     station_id = _check_id(doc, "station_id", is_station_id,
@@ -180,9 +191,15 @@ def parse_manifest(data: bytes, max_bytes: int = 4 * 1024 * 1024) -> Manifest:
         problem = title_problem(title)
         if problem:
             raise _fail("title", problem, title)
+    owner: str | None = None
+    if "owner_key_sha256" in doc:
+        owner = _take(doc, "owner_key_sha256", str, "a string")
+        if not _SHA256_RE.fullmatch(owner or ""):
+            raise _fail("owner_key_sha256", "64 lowercase hex digits", owner)
     frames = _parse_frames(_take(doc, "frames", list, "a list"))
     return Manifest(package_id=package_id, station_id=station_id, created_at=created_at,
-                    finished_at=finished_at, fps=fps, title=title, frames=frames)
+                    finished_at=finished_at, fps=fps, title=title, frames=frames,
+                    owner_key_sha256=owner)
 
 
 def _parse_frames(items: list[Any]) -> tuple[FrameEntry, ...]:

@@ -12,16 +12,20 @@ from typing import Any
 from .errors import RecordError
 from .ids import is_package_id, is_station_id, movie_code
 from .manifest import FPS_RANGE, MAX_FRAMES, title_problem
+from .owner import is_key_hash
 from .reader import Package
 from .times import format_utc, parse_utc
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 INDEX_VERSION = 1
 INDEX_KEY = "movies/index.json"
 TITLE_CARD_SECONDS = 4.0
 
-_RECORD_KEYS = ("id", "code", "title", "station_id", "created_at", "duration_s", "fps",
-                "frames", "video", "poster", "public", "version")
+_RECORD_KEYS_V1 = ("id", "code", "title", "station_id", "created_at", "duration_s", "fps",
+                   "frames", "video", "poster", "public", "version")
+# v2: the hash of the family's owner key (or null), and the size of the poster and video.
+_RECORD_KEYS = (*_RECORD_KEYS_V1, "owner_key_sha256", "width", "height")
+_MAX_SIDE = 7680
 
 
 def video_key(package_id: str) -> str:
@@ -55,10 +59,15 @@ class MovieRecord:
     poster: str
     public: bool
     version: int = RECORD_VERSION
+    owner_key_sha256: str | None = None
+    width: int | None = None  # of the video and the poster; None in a v1 record
+    height: int | None = None
 
     @classmethod
-    def for_package(cls, package: Package, duration_s: float | None = None) -> MovieRecord:
-        """Describe the movie made from package (duration: title card plus frames)."""
+    def for_package(cls, package: Package, duration_s: float | None = None,
+                    size: tuple[int, int] | None = None) -> MovieRecord:
+        """Describe the movie made from package (duration: title card plus frames) at
+        size (width, height) of its video and poster."""
         manifest = package.manifest
         if duration_s is None:
             duration_s = TITLE_CARD_SECONDS + len(manifest.frames) / manifest.fps
@@ -66,7 +75,9 @@ class MovieRecord:
                    station_id=manifest.station_id, created_at=manifest.created_at,
                    duration_s=round(duration_s, 3), fps=manifest.fps,
                    frames=len(manifest.frames), video=video_key(manifest.package_id),
-                   poster=poster_key(manifest.package_id), public=package.publish)
+                   poster=poster_key(manifest.package_id), public=package.publish,
+                   owner_key_sha256=manifest.owner_key_sha256,
+                   width=size[0] if size else None, height=size[1] if size else None)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a JSON-ready dict."""
@@ -74,7 +85,8 @@ class MovieRecord:
                 "station_id": self.station_id, "created_at": format_utc(self.created_at),
                 "duration_s": self.duration_s, "fps": self.fps, "frames": self.frames,
                 "video": self.video, "poster": self.poster, "public": self.public,
-                "version": self.version}
+                "version": RECORD_VERSION, "owner_key_sha256": self.owner_key_sha256,
+                "width": self.width, "height": self.height}
 
     def to_json(self) -> bytes:
         """Serialise the record as UTF-8 JSON."""
@@ -122,11 +134,13 @@ def _want(ok: bool, where: str, expected: str, found: object) -> None:
 def record_from_dict(doc: Any, where: str = "record") -> MovieRecord:
     """Check a decoded record and return it; raise RecordError naming the field."""
     _want(isinstance(doc, dict), where, "a JSON object", type(doc).__name__)
+    version = doc.get("version")
+    _want(version in (1, RECORD_VERSION) and type(version) is int, f"{where} version",
+          f"1 or {RECORD_VERSION}", version)
+    wanted = set(_RECORD_KEYS if version == RECORD_VERSION else _RECORD_KEYS_V1)
     keys = set(doc)
-    _want(keys == set(_RECORD_KEYS), where, "the keys " + ", ".join(_RECORD_KEYS),
-          sorted(keys ^ set(_RECORD_KEYS)))
-    _want(doc["version"] == RECORD_VERSION and type(doc["version"]) is int,
-          f"{where} version", str(RECORD_VERSION), doc["version"])
+    _want(keys == wanted, where, f"the v{version} keys " + ", ".join(sorted(wanted)),
+          sorted(keys ^ wanted))
     movie_id = doc["id"]
     _want(isinstance(movie_id, str) and is_package_id(movie_id), f"{where} id", "a package id",
           movie_id)
@@ -157,9 +171,18 @@ def record_from_dict(doc: Any, where: str = "record") -> MovieRecord:
     _want(doc["poster"] == poster_key(movie_id), f"{where} poster", poster_key(movie_id),
           doc["poster"])
     _want(type(doc["public"]) is bool, f"{where} public", "true or false", doc["public"])
+    owner, width, height = (doc.get(k) for k in ("owner_key_sha256", "width", "height"))
+    _want(owner is None or is_key_hash(owner), f"{where} owner_key_sha256",
+          "null or 64 lowercase hex digits", owner)
+    for name, side in (("width", width), ("height", height)):
+        _want(side is None or (type(side) is int and 1 <= side <= _MAX_SIDE), f"{where} {name}",
+              f"null or an integer 1-{_MAX_SIDE}", side)
+    _want((width is None) == (height is None), f"{where} width and height",
+          "both or neither", (width, height))
     return MovieRecord(id=movie_id, code=doc["code"], title=title, station_id=doc["station_id"],
                        created_at=created_at, duration_s=float(duration), fps=fps, frames=frames,
-                       video=doc["video"], poster=doc["poster"], public=doc["public"])
+                       video=doc["video"], poster=doc["poster"], public=doc["public"],
+                       owner_key_sha256=owner, width=width, height=height)
 
 
 def parse_record(data: bytes) -> MovieRecord:

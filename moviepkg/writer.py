@@ -32,6 +32,7 @@ from .manifest import (
     Manifest,
     frame_name,
 )
+from .owner import is_key_hash
 from .times import utc_now
 
 _FRAME_RE = re.compile(r"^(\d{4})\.jpg$")
@@ -142,18 +143,24 @@ class PackageWriter:
         return len(self._frames)
 
     def finish(self, title: str | None, publish: bool, now: datetime | None = None,
-               fps: int = DEFAULT_FPS) -> Manifest:
-        """Write MANIFEST and then the flag; the package is complete when this returns."""
+               fps: int = DEFAULT_FPS, owner_key_sha256: str | None = None) -> Manifest:
+        """Write MANIFEST and then the flag; the package is complete when this returns.
+
+        owner_key_sha256: the hash of the family's owner key (moviepkg.owner), if any.
+        """
         self._check_open()
         if not self._frames:
             raise WriterError(f"{self.package_id}: a movie needs at least one frame")
         if not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
             raise WriterError(f"fps: expected {FPS_RANGE[0]} to {FPS_RANGE[1]}, found {fps}")
+        if owner_key_sha256 is not None and not is_key_hash(owner_key_sha256):
+            raise WriterError("owner_key_sha256: expected 64 lowercase hex digits")
         # A Pi has no clock battery: never let a clock that jumped back break the package.
         finished = max((now or utc_now()).replace(microsecond=0), self.created_at)
         manifest = Manifest(package_id=self.package_id, station_id=self.station_id,
                             created_at=self.created_at, finished_at=finished, fps=fps,
-                            title=clean_title(title), frames=tuple(self._frames))
+                            title=clean_title(title), frames=tuple(self._frames),
+                            owner_key_sha256=owner_key_sha256)
         write_atomic(self.path / MANIFEST_NAME, manifest.to_json())
         write_atomic(self.path / (PUBLISH if publish else NOPUBLISH), b"")
         self._finished = True

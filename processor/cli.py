@@ -24,7 +24,7 @@ from . import receiver, report
 from .config import DEFAULT_CONFIG, Settings, load_settings
 from .encode import Progress
 from .errors import ConfigError, DaemonRunning, ExitStatus
-from .index import rebuild_index
+from .index import rebuild_index, sweep_owner_removals
 from .pipeline import Outcome, Pipeline
 from .publishing import no_events
 from .screen import FakeScreen, NullScreen, Screen
@@ -301,6 +301,9 @@ def _run(args: argparse.Namespace, pipeline: Pipeline, env: Environment,
         outcome = pipeline.advance(args.package_id)
         env.say(outcome.value)
         return _EXIT[outcome]
-    index = rebuild_index(pipeline.store, datetime.now(UTC), lock_path=pipeline.index_lock)
-    env.say(f"index: {len(index.movies)} public movies")
+    now = datetime.now(UTC)
+    gone = sweep_owner_removals(pipeline.store, now, pipeline.index_lock, set())
+    index = rebuild_index(pipeline.store, now, lock_path=pipeline.index_lock)
+    removed = f" ({len(gone)} removed by their families taken out of the store)" if gone else ""
+    env.say(f"index: {len(index.movies)} public movies{removed}")
     return ExitStatus.OK

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import weakref
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 from moviepkg.errors import RecordError
 from moviepkg.locks import exclusive
+from moviepkg.owner import OWNER_PREFIX, OwnerChange, OwnerObjects, apply_owner_changes
 from moviepkg.record import (
     INDEX_KEY,
     MovieIndex,
     MovieRecord,
     parse_index,
     parse_record,
+    poster_key,
     record_key,
+    video_key,
 )
 from moviepkg.storage import MOVIES_PREFIX
 
@@ -61,8 +65,23 @@ def _indexed_records(store: Store, data: bytes | None) -> list[MovieRecord]:
         return stored_records(store)
 
 
+_OWNER_OBJECTS: weakref.WeakKeyDictionary[Store, OwnerObjects] = weakref.WeakKeyDictionary()
+
+
+def owner_changes(store: Store) -> dict[str, OwnerChange]:
+    """What families decided with their owner links (names, removals), by movie id: one
+    listing of owner/, and a read of each object that changed since the last call."""
+    objects = _OWNER_OBJECTS.setdefault(store, OwnerObjects())
+
+    def warn(key: str, exc: RecordError) -> None:
+        log.warning("skipping the unreadable owner object %s: %s", key, exc, extra={"key": key})
+
+    return objects.read(store.list_stamped(OWNER_PREFIX), store.get_bytes, warn)
+
+
 def _write_index(store: Store, records: Iterable[MovieRecord], now: datetime) -> MovieIndex:
-    index = MovieIndex.build(records, now)
+    """Write the index of records as the families left them (named, or removed)."""
+    index = MovieIndex.build(apply_owner_changes(records, owner_changes(store)), now)
     store.put_bytes(INDEX_KEY, index.to_json(), JSON_TYPE)
     return index
 
@@ -106,3 +125,37 @@ def rebuild_index(store: Store, now: datetime, *, lock_path: Path | None = None)
     """Rewrite movies/index.json from every movies/*.json record (a repair tool)."""
     with exclusive(lock_path) if lock_path is not None else contextlib.nullcontext():
         return _write_index(store, stored_records(store), now)
+
+
+def remove_from_store(store: Store, package_id: str, now: datetime, index_lock: Path) -> None:
+    """Delete everything publishing put in the store for package_id (missing is fine).
+
+    The record first, so a rebuilt index cannot list it again; then the index entry,
+    so the website forgets it at its next refresh; then the media.
+    """
+    store.delete(record_key(package_id))
+    remove_from_index(store, package_id, now, index_lock)
+    store.delete(video_key(package_id))
+    store.delete(poster_key(package_id))
+    log.info("removed from %s", store.url, extra={"package_id": package_id})
+
+
+def sweep_owner_removals(store: Store, now: datetime, lock_path: Path,
+                         done: set[str]) -> list[str]:
+    """Take out of the store every movie its family removed with their owner link (the
+    site stopped showing it at once; this makes its public media addresses dead too).
+
+    done: the ids already swept by this process (a removal is final), updated; returns
+    the ids removed now.
+    """
+    removed = []
+    for movie_id, change in owner_changes(store).items():
+        if not change.removed or movie_id in done:
+            continue
+        if store.exists(record_key(movie_id)) or store.exists(video_key(movie_id)):
+            remove_from_store(store, movie_id, now, lock_path)
+            log.info("removed by its family (owner link): out of the store",
+                     extra={"package_id": movie_id})
+            removed.append(movie_id)
+        done.add(movie_id)
+    return removed

@@ -31,15 +31,16 @@ from moviepkg.locks import try_lock
 from moviepkg.logs import package_context
 from moviepkg.record import parse_record, poster_key, record_key, video_key
 
-from .index import update_index
+from .index import owner_changes, sweep_owner_removals, update_index
 from .state import PackageState, StateStore, Step
-from .store import Store
+from .store import Store, StoreError
 
 log = logging.getLogger("stopmo.processor.publish")
 PUBLISH_RETRY_BASE = 2.0  # seconds after the first failure
 PUBLISH_RETRY_CAP = 60.0  # never more than about a minute between tries
 FAILURES_PER_ROUND = 2  # two in a row: the store is down, wait for the next round
 RELOAD_SECONDS = 60.0  # pick up packages queued by another process (`processor process`)
+OWNER_SWEEP_SECONDS = 120.0  # look for movies removed by their families this often
 Events = Callable[[str, str, str], None]  # (kind, package id, detail): telemetry, never blocking
 
 
@@ -49,6 +50,11 @@ def no_events(kind: str, package_id: str, detail: str) -> None:
 
 def publish_movie(store: Store, movies_dir: Path, package_id: str, index_lock: Path) -> None:
     """Put one encoded movie into the store: media, then its record, then the index."""
+    change = owner_changes(store).get(package_id)
+    if change is not None and change.removed:
+        log.info("its family removed it from the public site: not published again",
+                 extra={"package_id": package_id})
+        return
     movie = movies_dir / f"{package_id}"
     record = parse_record(movie.with_suffix(".json").read_bytes())
     store.put_file(video_key(package_id), movie.with_suffix(".mp4"), "video/mp4")
@@ -86,6 +92,8 @@ class PublishQueue:
         self._failing_since = 0.0
         self._reachable: bool | None = None
         self._loaded_at = -RELOAD_SECONDS
+        self._swept_at = -OWNER_SWEEP_SECONDS
+        self._swept: set[str] = set()  # removed by their families, already out of the store
 
     def reload(self) -> None:
         """Find every waiting movie from the state files (at start, then now and then)."""
@@ -230,11 +238,29 @@ class PublishQueue:
                 earliest = min(earliest, state.next_attempt_at)
         return max(0.0, earliest - self.clock())
 
+    def sweep(self) -> list[str]:
+        """Take out of the store the movies their families removed (see
+        index.sweep_owner_removals); a store that does not answer waits for the next
+        sweep. Returns the ids removed."""
+        self._swept_at = time.monotonic()
+        try:
+            removed = sweep_owner_removals(self.store, datetime.now(UTC),
+                                           self.work_dir / "index.lock", self._swept)
+        except StoreError as exc:
+            log.info("the sweep of removed movies waits for the store: %s", exc)
+            return []
+        for movie_id in removed:
+            self.events("taken_down", movie_id, "by its family, with their owner link")
+        return removed
+
     def run(self, stop: threading.Event) -> None:
-        """Drain until stop is set; wake early when a movie joins the queue."""
+        """Drain until stop is set; wake early when a movie joins the queue; now and then
+        take out of the store what families removed."""
         self.reload()
         while not stop.is_set():
             try:
+                if time.monotonic() - self._swept_at >= OWNER_SWEEP_SECONDS:
+                    self.sweep()
                 self.drain()
                 wait = min(self.next_due_in(), RELOAD_SECONDS)
             except Exception:  # the drainer must outlive anything (a full disk, ...)

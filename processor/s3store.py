@@ -113,12 +113,16 @@ class S3Store(Store):
         return bool(self._read(key, "HEAD", head))
 
     def list_keys(self, prefix: str) -> list[str]:
+        return sorted(self.list_stamped(prefix))
+
+    def list_stamped(self, prefix: str) -> dict[str, str]:
         full = self._s3_key(self._checked_prefix(prefix)) if prefix else self._s3_key("")
         skip = len(self._s3_key(""))
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
                                                                           Prefix=full)
-            return sorted(item["Key"][skip:] for page in pages for item in page.get("Contents", []))
+            return {item["Key"][skip:]: f"{item.get('ETag', '')}:{item.get('LastModified', '')}"
+                    for page in pages for item in page.get("Contents", [])}
         except _S3_ERRORS as exc:
             raise self._error(prefix + "*", "listing", exc) from exc
 

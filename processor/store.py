@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -99,6 +99,11 @@ class Store(abc.ABC):
         """Return every key that starts with prefix, sorted."""
 
     @abc.abstractmethod
+    def list_stamped(self, prefix: str) -> dict[str, str]:
+        """Return every key that starts with prefix with a stamp that changes whenever
+        the object does (an ETag, a size and time): a reader GETs only what changed."""
+
+    @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Remove key; a missing key is fine."""
 
@@ -187,18 +192,28 @@ class FileStore(Store):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def list_keys(self, prefix: str) -> list[str]:
+    def _walk(self, prefix: str) -> Iterator[tuple[str, str]]:
+        """(key, path) of every file under prefix."""
         prefix = self._checked_prefix(prefix)
         top = self.root.joinpath(*prefix.split("/")[:-1])
-        keys = []
         for folder, dirs, files in os.walk(top):
             dirs[:] = [name for name in dirs if not name.startswith(".")]
             base = Path(folder).relative_to(self.root).as_posix()
             for name in files:
                 key = name if base == "." else f"{base}/{name}"
                 if not name.startswith(".") and key.startswith(prefix):
-                    keys.append(key)
-        return sorted(keys)
+                    yield key, os.path.join(folder, name)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        return sorted(key for key, _ in self._walk(prefix))
+
+    def list_stamped(self, prefix: str) -> dict[str, str]:
+        stamped = {}
+        for key, path in self._walk(prefix):
+            with contextlib.suppress(FileNotFoundError):  # deleted since the walk
+                info = os.stat(path)
+                stamped[key] = f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
+        return stamped
 
     def delete(self, key: str) -> None:
         path = self._path(key)

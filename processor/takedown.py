@@ -25,7 +25,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from moviepkg.errors import RecordError
@@ -36,13 +35,11 @@ from moviepkg.record import (
     MovieRecord,
     parse_index,
     parse_record,
-    poster_key,
     record_key,
-    video_key,
 )
 
 from .errors import ProcessorError
-from .index import remove_from_index, stored_records
+from .index import remove_from_store, stored_records
 from .pipeline import Pipeline
 from .report import clock_time
 from .screen import Screen, ScreenUnavailable
@@ -194,19 +191,6 @@ def find_movie(pipeline: Pipeline, movie: str) -> PackageState:
         named = f"with code {code}" if code is not None else package_id
         raise NoSuchMovie(f"no movie {named} on this processing unit")
     return matches[0]
-
-
-def remove_from_store(store: Store, package_id: str, now: datetime, index_lock: Path) -> None:
-    """Delete everything publishing put in the store for package_id (missing is fine).
-
-    The record first, so a rebuilt index cannot list it again; then the index entry,
-    so the website forgets it at its next refresh; then the media.
-    """
-    store.delete(record_key(package_id))
-    remove_from_index(store, package_id, now, index_lock)
-    store.delete(video_key(package_id))
-    store.delete(poster_key(package_id))
-    log.info("removed from %s", store.url, extra={"package_id": package_id})
 
 
 def take_down(pipeline: Pipeline, movie: str, by: str, keep_on_screen: bool = False,

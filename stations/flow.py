@@ -31,6 +31,7 @@ from pathlib import Path
 
 from moviepkg.atomic import unlink_durable, write_atomic
 from moviepkg.ids import movie_code
+from moviepkg.owner import key_hash, new_owner_key
 from moviepkg.times import format_utc, utc_now
 from moviepkg.writer import PackageWriter, unfinished_packages
 
@@ -103,6 +104,7 @@ class View:
     seconds_total: float | None = None  # the whole time that seconds_left counts down
     acts: frozenset[Action] = NO_BUTTON  # the buttons that do something now: lit
     publish: bool | None = None  # on the done screen: whether the movie goes to the website
+    owner_key: str | None = None  # on the done screen of a published movie: the family's key
 
 
 class Flow:
@@ -127,6 +129,8 @@ class Flow:
         self.last_code: str | None = None
         self.last_package: str | None = None
         self.last_publish: bool | None = None
+        # Shown once, in the done screen's QR code; never written (the MANIFEST has its hash).
+        self.last_owner_key: str | None = None
         self.error = ""
         self.last_press: float | None = None  # the clock at the last button press
         self.holds: set[str] = set()  # "out-of-order", "identify", "restart": see hold
@@ -384,7 +388,10 @@ class Flow:
         if writer is None or not writer.frame_count:
             self._abandon()
             return
-        writer.finish(None, publish=publish, fps=self.fps)
+        key = new_owner_key() if publish else None
+        writer.finish(None, publish=publish, fps=self.fps,
+                      owner_key_sha256=key_hash(key) if key else None)
+        self.last_owner_key = key
         self.last_package = writer.package_id
         self.last_code = movie_code(writer.package_id)
         self.last_publish = publish
@@ -414,4 +421,5 @@ class Flow:
                     code=self.last_code if done and self.last_publish else None,
                     package_id=self.writer.package_id if self.writer else self.last_package,
                     seconds_left=left, seconds_total=timeout, acts=self.acts(),
-                    publish=self.last_publish if done else None)
+                    publish=self.last_publish if done else None,
+                    owner_key=self.last_owner_key if done and self.last_publish else None)

@@ -13,6 +13,8 @@ import re
 
 from PIL import Image, ImageDraw
 
+from moviepkg.owner import owner_url
+
 from . import outcome
 from .art import BACKGROUND, COLOURS, INK, SYMBOLS, button, font, pulse, zeds
 from .flow import Action, Screen, View
@@ -279,6 +281,8 @@ class Renderer:
         """Published: the code and its QR code; kept here: the TV in the hall."""
         if view.publish and view.code and self.website_url:
             url = f"{self.website_url}/m/{view.code}"
+            if view.owner_key:  # the family's own link: the key in the fragment, never sent
+                url = owner_url(url, view.owner_key)
             if self._published is None or self._published[0] != url:
                 self._published = (url, outcome.published(self.stage, view.code, url))
             done = self._published[1]

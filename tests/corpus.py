@@ -107,7 +107,7 @@ CORPUS: dict[str, tuple[Spoiler, str]] = {
     "manifest-not-json": (lambda p: _write(p, "MANIFEST", b"{oops"), "invalid JSON"),
     "unknown-key": (lambda p: _edit(p, lambda d: d.__setitem__("colour", "red")),
                     "unknown key"),
-    "version-2": (lambda p: _edit(p, lambda d: d.__setitem__("version", 2)), "MANIFEST version"),
+    "version-3": (lambda p: _edit(p, lambda d: d.__setitem__("version", 3)), "MANIFEST version"),
     "fps-99": (lambda p: _edit(p, lambda d: d.__setitem__("fps", 99)), "MANIFEST fps"),
     "id-mismatch": (lambda p: _edit(p, lambda d: d.__setitem__("package_id", "other-id")),
                     "package_id"),

@@ -62,6 +62,9 @@ def settings_from_env() -> dict[str, Any]:
         "STATION_NAMES": os.environ.get("STATION_NAMES", ""),
         "MOVIE_SIZE": os.environ.get("STOPMO_OUTPUT_SIZE", ""),
         "SITE_URL": os.environ.get("SITE_URL", ""),
+        # Trusted proxies in front of the site (Heroku's router: 1); 0 trusts no
+        # X-Forwarded-For (the owner actions' rate limits count per client address).
+        "PROXY_HOPS": _env_int("PROXY_HOPS", 0),
     }
 
 
@@ -120,9 +123,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         response.headers["X-Frame-Options"] = "DENY"
         return response
 
-    from . import api, health, views
+    from . import api, health, owner, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(owner.bp)
     app.register_blueprint(health.bp)
+    owner.limits(app, *_limits_storage(cache))
     return app
+
+
+def _limits_storage(cache: redis.Redis | None) -> tuple[str, dict[str, Any]]:
+    """Where the rate limits count: the site's Redis (its connections), shared by every
+    worker and dyno; memory when the site runs without Redis."""
+    if cache is None:
+        return "memory://", {}
+    return "redis://", {"connection_pool": cache.connection_pool}

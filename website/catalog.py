@@ -16,6 +16,11 @@ miss: logged once, and overwritten by the refresh the miss starts.
 When Redis fails, it is skipped for a few seconds (a per-process Breaker) and
 workers read the store themselves (at most once per max_age); when the store is
 down, the last copy is served.
+
+The movies are shown as their families left them (owner objects, moviepkg.owner). A
+change made on this worker shows at once here (an overlay kept for the longest a
+cached copy without it can live), and refreshes the cache for every other worker.
+A cached copy is as old as the moment its store read began.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import redis
 from redis.exceptions import LockError
 from redis.lock import Lock
 
+from moviepkg.owner import OwnerChange, OwnerObjects, apply_owner_changes
 from moviepkg.record import MovieIndex
 
 from .breaker import Breaker
@@ -72,9 +78,15 @@ class Catalog:
         self._bad_meta: bytes | None = None  # the unreadable meta already looked at
         self._logged = ""  # the last unreadable value logged, so each is logged once
         self.last_error = ""
+        self.owners = OwnerObjects()  # the owner objects read so far (read again if changed)
+        self._overlay: dict[str, tuple[float, OwnerChange]] = {}  # id -> (until, change)
+        self._overlaid: tuple[tuple[str, int], Snapshot] | None = None
 
     def snapshot(self) -> Snapshot:
         """The movies to show now; never raises, never waits long."""
+        return self._with_overlay(self._snapshot())
+
+    def _snapshot(self) -> Snapshot:
         if self.cache is None or not self.breaker.allow():
             return self._direct()
         try:
@@ -89,6 +101,43 @@ class Catalog:
             return self._direct()
         self.breaker.succeeded()
         return snapshot
+
+    def owner_changed(self, change: OwnerChange) -> None:
+        """A family changed their movie here: show it at once on this worker, and refresh
+        the cache now for every other worker, unless another refresh is under way (it
+        may have read the store before the change: then they follow within max_age)."""
+        until = self.clock() + self.max_age + LOCK_SECONDS
+        with self._local_lock:
+            self._overlay[change.id] = (until, change)
+        if self.cache is None or not self.breaker.allow():
+            return
+        try:
+            token = self._try_lock()
+            if token is not None:
+                self._refresh(token)
+        except redis.RedisError as exc:
+            self.breaker.failed(exc)
+
+    def _with_overlay(self, snapshot: Snapshot) -> Snapshot:
+        """snapshot with this worker's recent owner changes applied."""
+        if not self._overlay:
+            return snapshot
+        now = self.clock()
+        with self._local_lock:
+            for movie_id in [k for k, (until, _) in self._overlay.items() if until < now]:
+                del self._overlay[movie_id]
+            changes = {movie_id: change for movie_id, (_, change) in self._overlay.items()}
+            made = self._overlaid
+        if not changes:
+            return snapshot
+        mark = (snapshot.version, hash(tuple(sorted(changes.items(), key=lambda i: i[0]))))
+        if made is not None and made[0] == mark:
+            return made[1]
+        overlaid = Snapshot.of(apply_owner_changes(snapshot.movies, changes),
+                               snapshot.fetched_at, snapshot.version)
+        with self._local_lock:
+            self._overlaid = (mark, overlaid)
+        return overlaid
 
     def redis_status(self) -> str:
         """'off', 'ok' or 'down: <why>'; PING Redis unless the breaker skips it."""
@@ -201,8 +250,9 @@ class Catalog:
     def _refresh(self, token: Lock | None = None) -> Snapshot:
         """Fetch from the store, publish to Redis (over whatever was there) and to this worker."""
         assert self.cache is not None
+        fetched_at = self.clock()  # what is read is as old as the start of the read
         try:
-            movies = read_store(self.storage)
+            movies = read_store(self.storage, self.owners)
         except StorageDown as exc:
             self.last_error = f"storage: {exc}"
             log.warning("storage unavailable, serving the last copy: %s", exc)
@@ -213,7 +263,6 @@ class Catalog:
         index = MovieIndex.build(movies, datetime.now(UTC))
         data = index.to_json()
         version = version_of(data)
-        fetched_at = self.clock()
         pipe = self.cache.pipeline()
         pipe.set(DATA, data)
         pipe.set(META, json.dumps({"version": version, "fetched_at": fetched_at}))
@@ -246,13 +295,14 @@ class Catalog:
         local = self._local
         if local.version and self.clock() - local.fetched_at < self.max_age:
             return local
+        started = self.clock()
         try:
-            movies = read_store(self.storage)
+            movies = read_store(self.storage, self.owners)
         except StorageDown as exc:
             self.last_error = f"storage: {exc}"
             log.warning("storage unavailable, serving the last copy: %s", exc)
             return local
-        snapshot = Snapshot.of(movies, self.clock(), f"direct-{self.clock()}")
+        snapshot = Snapshot.of(movies, started, f"direct-{started}")
         with self._local_lock:
             self._local = snapshot
         return snapshot

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from moviepkg.errors import RecordError
 from moviepkg.ids import normalize_code
+from moviepkg.owner import OWNER_PREFIX, OwnerObjects, apply_owner_changes
 from moviepkg.record import INDEX_KEY, MovieRecord, record_from_dict
 
 from .storage import Storage
@@ -102,8 +103,21 @@ def parse_movies(data: bytes, strict: bool = False) -> list[MovieRecord]:
     return movies
 
 
-def read_store(storage: Storage) -> list[MovieRecord]:
-    """Read the public movies from the store: the index, or every record if it is missing."""
+def read_store(storage: Storage, owners: OwnerObjects | None = None) -> list[MovieRecord]:
+    """Read the public movies from the store (the index, or every record if it is
+    missing) as their families left them (owners: what was read of owner/ last time)."""
+    movies = _read_movies(storage)
+    if owners is None:
+        return movies
+
+    def warn(key: str, exc: RecordError) -> None:
+        log.warning("skipping the unreadable owner object %s: %s", key, exc)
+
+    changes = owners.read(storage.list_stamped(OWNER_PREFIX), storage.get_bytes, warn)
+    return apply_owner_changes(movies, changes)
+
+
+def _read_movies(storage: Storage) -> list[MovieRecord]:
     data = storage.get_bytes(INDEX_KEY)
     if data is not None:
         try:

@@ -53,7 +53,9 @@ def shared(movie: MovieRecord, festival: Festival, storage: Storage, page_url: s
            media_urls: tuple[str, str], host_url: str) -> Shared:
     """The share facts of movie; media_urls are this site's paths of its poster and video."""
     site = festival.site_url
-    width, height = festival.movie_size  # the processor makes poster and video this size
+    # The record's own size (v2); for an older record, the size the processor makes.
+    width, height = (movie.width, movie.height) if movie.width and movie.height \
+        else festival.movie_size
     return Shared(url=absolute(page_url, site, host_url),
                   image=lasting_url(storage, movie.poster, media_urls[0], site, host_url),
                   image_width=width, image_height=height,

@@ -1,24 +1,30 @@
-"""Read-only access to the published movies: a local folder or an S3 bucket.
+"""Access to the published movies: a local folder or an S3 bucket.
 
-The website only reads: its credentials need nothing more than s3:GetObject and
-s3:ListBucket. Video bytes never pass through the app from S3: the browser gets a
-public object URL or a short-lived presigned one.
+The website reads `movies/` and writes only the families' owner objects under
+`owner/` (moviepkg.owner): its credentials need s3:GetObject and s3:ListBucket, and
+s3:PutObject on `owner/*` (docs/website.md has the policy). Video bytes never pass
+through the app from S3: the browser gets a public object URL or a short-lived
+presigned one.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from moviepkg.atomic import write_atomic
+from moviepkg.owner import OwnerChange, owner_key_of
 from moviepkg.storage import storage_location
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # pragma: no cover
 
-_KEY_RE = re.compile(r"^movies/[a-z0-9][a-z0-9-]{0,62}\.(mp4|jpg|json)$|^movies/index\.json$")
+_KEY_RE = re.compile(r"^movies/[a-z0-9][a-z0-9-]{0,62}\.(mp4|jpg|json)$|^movies/index\.json$"
+                     r"|^owner/[a-z0-9][a-z0-9-]{0,62}\.json$")
 
 
 class StorageDown(Exception):
@@ -26,14 +32,15 @@ class StorageDown(Exception):
 
 
 def check_key(key: str) -> str:
-    """Allow only the keys the website reads (movies/<id>.mp4|jpg|json, the index)."""
+    """Allow only the keys the website reads (movies/<id>.mp4|jpg|json, the index, the
+    owner objects)."""
     if not _KEY_RE.fullmatch(key):
         raise ValueError(f"not a movie key: {key!r}")
     return key
 
 
 class Storage(abc.ABC):
-    """Where the website reads records and finds media. Implementations only read."""
+    """Where the website reads records and finds media; it writes only owner objects."""
 
     url: str
 
@@ -44,6 +51,16 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def list_keys(self, prefix: str) -> list[str]:
         """Return the keys under prefix, sorted; raise StorageDown."""
+
+    @abc.abstractmethod
+    def list_stamped(self, prefix: str) -> dict[str, str]:
+        """Return the keys under prefix, each with a stamp that changes with the object;
+        raise StorageDown."""
+
+    @abc.abstractmethod
+    def put_owner(self, change: OwnerChange) -> None:
+        """Write a family's owner object (owner/<id>.json), whole or not at all; raise
+        StorageDown."""
 
     @abc.abstractmethod
     def media_url(self, key: str, download_name: str | None = None) -> str | None:
@@ -100,6 +117,25 @@ class FolderStorage(Storage):
         return sorted(f"{folder}/{p.name}" if folder else p.name for p in base.iterdir()
                       if p.is_file() and p.name.startswith(start) and not p.name.startswith("."))
 
+    def list_stamped(self, prefix: str) -> dict[str, str]:
+        """The files under prefix with their size, time and inode."""
+        stamped = {}
+        for key in self.list_keys(prefix):
+            with contextlib.suppress(FileNotFoundError):
+                info = self.root.joinpath(*key.split("/")).stat()
+                stamped[key] = f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
+        return stamped
+
+    def put_owner(self, change: OwnerChange) -> None:
+        """Write the owner object with a crash-safe rename."""
+        path = self.local_path(owner_key_of(change.id))
+        assert path is not None
+        try:
+            path.parent.mkdir(exist_ok=True)
+            write_atomic(path, change.to_json())
+        except OSError as exc:
+            raise StorageDown(f"{self.url}/{owner_key_of(change.id)}: {exc.strerror}") from None
+
     def media_url(self, key: str, download_name: str | None = None) -> str | None:
         """The app serves local media itself."""
         return None
@@ -137,18 +173,36 @@ class S3Storage(Storage):
 
     def list_keys(self, prefix: str) -> list[str]:
         """List the objects under prefix."""
+        return sorted(self.list_stamped(prefix))
+
+    def list_stamped(self, prefix: str) -> dict[str, str]:
+        """List the objects under prefix with their ETag and time."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        keys: list[str] = []
+        stamped: dict[str, str] = {}
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self._key(prefix))
             for page in pages:
-                keys += [item["Key"][strip:] for item in page.get("Contents", [])]
+                stamped.update((item["Key"][strip:],
+                                f"{item.get('ETag', '')}:{item.get('LastModified', '')}")
+                               for item in page.get("Contents", []))
         except (BotoCoreError, ClientError) as exc:
             raise StorageDown(f"{self.url}/{prefix}: {exc}") from None
-        return sorted(keys)
+        return stamped
+
+    def put_owner(self, change: OwnerChange) -> None:
+        """Put the owner object (a PUT is atomic in S3)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = owner_key_of(change.id)
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(check_key(key)),
+                                   Body=change.to_json(), ContentType="application/json",
+                                   CacheControl="no-cache")
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageDown(f"{self.url}/{key}: {exc}") from None
 
     def media_url(self, key: str, download_name: str | None = None) -> str | None:
         """A public URL, or a presigned one (SigV4); downloads always presigned (attachment)."""

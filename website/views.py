@@ -79,6 +79,7 @@ def movie_view(movie: MovieRecord) -> dict[str, Any]:
     local = movie.created_at.astimezone(ZoneInfo(current_app.config["TIMEZONE"]))
     return {"id": movie.id, "code": movie.code, "title": movie.title,
             "display_title": movie_title(movie.title, movie.code),
+            "untitled": movie_title(None, movie.code),
             "station": movie.station_id, "station_name": festival().station_name(movie.station_id),
             "created_at": movie.created_at.isoformat(),
             "date": f"{local.day} {local:%B %Y, %H:%M}", "duration_s": movie.duration_s,

@@ -236,8 +236,22 @@ def test_frames_not_a_list(edit_manifest: Edit, package: Path) -> None:
 
 
 def test_unknown_version(edit_manifest: Edit, package: Path) -> None:
-    edit_manifest(lambda doc: doc.__setitem__("version", 2))
-    rejects(package, errors.ManifestError, "MANIFEST version", "expected 1", "found 2")
+    edit_manifest(lambda doc: doc.__setitem__("version", 3))
+    rejects(package, errors.ManifestError, "MANIFEST version", "expected 1 or 2", "found 3")
+
+
+def test_owner_key_hash_in_a_v1_manifest(edit_manifest: Edit, package: Path) -> None:
+    def v1_with_owner(doc: dict[str, Any]) -> None:
+        doc["version"] = 1
+        doc["owner_key_sha256"] = "a" * 64
+    edit_manifest(v1_with_owner)
+    rejects(package, errors.ManifestError, "MANIFEST", "only v1 keys", "'owner_key_sha256'")
+
+
+def test_owner_key_hash_not_hex(edit_manifest: Edit, package: Path) -> None:
+    edit_manifest(lambda doc: doc.__setitem__("owner_key_sha256", "the key itself"))
+    rejects(package, errors.ManifestError, "MANIFEST owner_key_sha256", "64 lowercase hex",
+            "the key itself")
 
 
 def test_wrong_format(edit_manifest: Edit, package: Path) -> None:

@@ -45,8 +45,12 @@ def _broken(record: MovieRecord, key: str, value: Any) -> bytes:
     ("duration_s", -1, "record duration_s"),
     ("fps", 99, "record fps"),
     ("created_at", "May 1st", "record created_at"),
-    ("version", 2, "record version"),
-    ("extra", 1, "the keys"),
+    ("version", 3, "record version"),
+    ("version", 1, "the v1 keys"),
+    ("extra", 1, "the v2 keys"),
+    ("owner_key_sha256", "secret", "record owner_key_sha256"),
+    ("width", 0, "record width"),
+    ("height", 1.5, "record height"),
 ])
 def test_record_rejects(record: MovieRecord, key: str, value: Any, words: str) -> None:
     with pytest.raises(RecordError, match=words):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from moviepkg.locks import try_lock
+from moviepkg.owner import key_hash, key_matches, new_owner_key
 from moviepkg.record import INDEX_KEY, parse_index, parse_record
 from processor.encode import moov_before_mdat
 from processor.pipeline import Outcome, Pipeline
@@ -54,6 +55,31 @@ def test_publish_to_the_folder_store(pipeline: Pipeline, tmp_path: Path) -> None
     shown = read_fake_screen(pipeline.settings.screen_log)  # type: ignore[arg-type]
     assert [s["package_id"] for s in shown] == [package.name]
     assert not list((tmp_path / "store" / ".uploading").glob("*"))
+
+
+def test_packages_of_both_formats_are_published_with_the_owner_hash_and_size(
+        pipeline: Pipeline, tmp_path: Path) -> None:
+    """v2 (today's stations: the owner key's hash) and v1 (before it) both publish."""
+    key = new_owner_key()
+    v2 = add_package(pipeline.settings.inbox, frames=3, minutes=1)
+    manifest = json.loads((v2 / "MANIFEST").read_bytes())
+    manifest["owner_key_sha256"] = key_hash(key)
+    (v2 / "MANIFEST").write_text(json.dumps(manifest))
+    v1 = add_package(pipeline.settings.inbox, frames=3, minutes=2)
+    manifest = json.loads((v1 / "MANIFEST").read_bytes())
+    assert manifest["version"] == 2 and "owner_key_sha256" not in manifest
+    manifest["version"] = 1  # as the stations wrote it before the owner key
+    (v1 / "MANIFEST").write_text(json.dumps(manifest))
+    for package in (v2, v1):
+        assert run_one(pipeline, package) is Outcome.PUBLISHED
+    store = tmp_path / "store" / "movies"
+    owned = parse_record((store / f"{v2.name}.json").read_bytes())
+    older = parse_record((store / f"{v1.name}.json").read_bytes())
+    assert key_matches(key, owned.owner_key_sha256) and older.owner_key_sha256 is None
+    assert (owned.width, owned.height) == (older.width, older.height) == (640, 360)
+    assert json.loads((store / f"{v1.name}.json").read_bytes())["version"] == 2
+    index = parse_index((store / "index.json").read_bytes())
+    assert {m.id for m in index.movies} == {v1.name, v2.name}
 
 
 def test_nopublish_goes_to_the_screen_only(pipeline: Pipeline, tmp_path: Path) -> None:

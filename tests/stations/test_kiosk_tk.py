@@ -15,6 +15,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
+from moviepkg.owner import key_matches
 from moviepkg.reader import read_package
 from stations.art import INK
 from stations.buttons import DEFAULT_PINS, GpioButtons, KeyboardButtons
@@ -361,7 +362,9 @@ def test_every_screen_for_the_eye(root: tk.Tk, tmp_path: Path, display: XvfbDisp
     later.offset += timeouts.done_guard
     published = shot("09-done-publish")
     [found] = zxingcpp.read_barcodes(published)
-    assert found.text == f"{url}/m/{read_package(flow.outbox / str(flow.last_package)).code}"
+    package = read_package(flow.outbox / str(flow.last_package))
+    assert found.text == f"{url}/m/{package.code}#k={flow.last_owner_key}"
+    assert key_matches(flow.last_owner_key, package.manifest.owner_key_sha256)
 
     later.offset += timeouts.done
     pump(root, lambda: flow.screen is Screen.ATTRACT)

@@ -11,6 +11,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
+from moviepkg.owner import key_matches
 from moviepkg.reader import read_package
 from stations.art import BACKGROUND, COLOURS, INK
 from stations.flow import Action, Flow, Screen, View
@@ -118,11 +119,16 @@ def test_published_done_screen_has_the_qr_code_of_the_movie_page(flow: Flow, clo
     flow.handle(Action.FINISH)
     flow.handle(Action.GO)
     view = flow.view()
-    code = read_package(flow.outbox / str(flow.last_package)).code
+    package = read_package(flow.outbox / str(flow.last_package))
+    code = package.code
     picture = renderer.draw(view, 0.0, played=movie())
     [found] = zxingcpp.read_barcodes(picture)
     assert found.format == zxingcpp.BarcodeFormat.QRCode
-    assert found.text == f"{URL}/m/{code}"
+    # The family's own link: the key only in the QR code, only its hash in the MANIFEST.
+    page, _, key = found.text.partition("#k=")
+    assert page == f"{URL}/m/{code}"
+    assert key == view.owner_key and key_matches(key, package.manifest.owner_key_sha256)
+    assert key.encode() not in (package.path / "MANIFEST").read_bytes()
     assert view.code == code
     assert MOVIE in {c for _, c in picture.getcolors(1 << 16) or []}  # the phone plays it
     clock.now += T.done_guard

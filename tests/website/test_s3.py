@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 
 from flask.testing import FlaskClient
+from redis import Redis
 
+from moviepkg.owner import key_hash, new_owner_key
+from processor.index import sweep_owner_removals
+from processor.s3store import S3Store
 from tests.services import RedisServer, S3Server
 from tests.website.conftest import StoreBuilder, make_record
 from website.app import create_app
@@ -115,3 +123,31 @@ def test_shared_links_of_s3_movies_never_expire(store: StoreBuilder, s3_server: 
     assert meta["og:image"] == f"https://cdn.example.test/jff/movies/{record.id}.jpg"
     assert meta["og:video"] == f"https://cdn.example.test/jff/movies/{record.id}.mp4"
     assert meta["og:url"] == f"http://localhost/movies/{record.id}"  # no SITE_URL: as asked
+
+
+def test_owner_changes_on_s3_and_the_processor_takes_removed_media_out(
+        store: StoreBuilder, s3_server: S3Server, redis_server: RedisServer,
+        tmp_path: Path) -> None:
+    """The site writes owner/<id>.json under the bucket's prefix; a removed movie's video
+    gets no more presigned links at once, and the processor's sweep deletes its objects."""
+    key = new_owner_key()
+    named = store.add(replace(make_record(1), owner_key_sha256=key_hash(key)))
+    removed = store.add(replace(make_record(2), owner_key_sha256=key_hash(key)))
+    upload(store, s3_server)
+    client = s3_client(store, s3_server, redis=Redis.from_url(redis_server.url))
+    assert client.post(f"/api/movies/{named.id}/name",
+                       json={"key": key, "title": "فيلم نور"}).status_code == 200
+    assert client.post(f"/api/movies/{removed.id}/remove", json={"key": key}).status_code == 200
+    written = s3_server.client().get_object(Bucket="festival", Key=f"jff/owner/{named.id}.json")
+    assert written["ContentType"] == "application/json"
+    assert json.loads(written["Body"].read())["title"] == "فيلم نور"
+    movies = client.get("/api/movies").get_json()["movies"]
+    assert [(m["id"], m["display_title"]) for m in movies] == [(named.id, "فيلم نور")]
+    for path in (f"/movies/{removed.id}/download", f"/media/{removed.id}.mp4"):
+        assert client.get(path).status_code == 404, path  # no presigned link any more
+    processor_store = S3Store("festival", "jff", client=s3_server.client())
+    swept = sweep_owner_removals(processor_store, datetime.now(UTC), tmp_path / "index.lock",
+                                 set())
+    assert swept == [removed.id]
+    left = processor_store.list_keys("movies/")
+    assert not [k for k in left if removed.id in k] and f"movies/{named.id}.mp4" in left

@@ -100,7 +100,7 @@
         busy = false;
         if (doc.status === "ready" && /^\/[^\/]/.test(doc.url)) {  // a page of this site
           show("ready");
-          window.location.replace(doc.url);
+          window.location.replace(doc.url + window.location.hash);  // the owner key, if any
           return;
         }
         show("waiting");
@@ -122,4 +122,77 @@
     if (!document.hidden) { checkSoon(); }
   });
   schedule(delay);
+})();
+
+// The family's own link: the station's QR code carries the owner key in the fragment
+// (#k=..., never sent to a server). Keep it on this phone, take it out of the address
+// (so a shared address never carries it), and offer to name or remove the movie.
+(function () {
+  var panel = document.getElementById("owner");
+  if (!panel || !window.fetch || !window.JSON) { return; }
+  var slot = "stopmo-owner-" + panel.getAttribute("data-movie");
+  var found = /(?:^#|&)k=([A-Za-z0-9_-]{22})(?:&|$)/.exec(window.location.hash);
+  var key = found ? found[1] : null;
+  try {
+    if (key) { window.localStorage.setItem(slot, key); } else { key = window.localStorage.getItem(slot); }
+  } catch (error) { /* private browsing: the key lives as long as this page */ }
+  if (found && window.history.replaceState) {
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+  if (!key) { return; }
+  panel.hidden = false;
+  var form = panel.querySelector("form.owner-name");
+  var field = panel.querySelector("#owner-title");
+  var confirm = panel.querySelector(".owner-confirm");
+  var removeButton = panel.querySelector("button.remove");
+
+  function say(what) {
+    var words = panel.querySelectorAll("[data-say]");
+    for (var i = 0; i < words.length; i++) {
+      words[i].hidden = words[i].getAttribute("data-say") !== what;
+    }
+  }
+
+  function send(url, body, done) {
+    body.key = key;
+    fetch(url, {method: "POST", credentials: "omit", body: JSON.stringify(body),
+                headers: {"Content-Type": "application/json", "Accept": "application/json"}})
+      .then(function (response) {
+        return response.json().then(function (doc) { return {status: response.status, doc: doc}; });
+      })
+      .then(function (answer) {
+        if (answer.status === 200) { done(answer.doc); return; }
+        say(answer.status === 403 ? "refused" : answer.status === 429 ? "busy" : "failed");
+      })
+      .catch(function () { say("failed"); });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    send(panel.getAttribute("data-name-url"), {title: field.value}, function (doc) {
+      var heading = document.querySelector(".movie h1");
+      if (doc.title && heading) { heading.textContent = doc.title; }
+      if (!doc.title && heading) { heading.textContent = heading.getAttribute("data-untitled"); }
+      field.value = doc.title || "";
+      say(doc.title ? "saved" : "cleared");
+    });
+  });
+  removeButton.addEventListener("click", function () {
+    confirm.hidden = false;
+    removeButton.hidden = true;
+  });
+  panel.querySelector("button.remove-no").addEventListener("click", function () {
+    confirm.hidden = true;
+    removeButton.hidden = false;
+  });
+  panel.querySelector("button.remove-yes").addEventListener("click", function () {
+    send(panel.getAttribute("data-remove-url"), {}, function () {
+      try { window.localStorage.removeItem(slot); } catch (error) { /* nothing kept */ }
+      var gone = document.querySelectorAll("#player, .actions, .copy-link, .copied, .owner-name, .owner-remove, .owner-confirm, .owner-note");
+      for (var i = 0; i < gone.length; i++) { gone[i].hidden = true; }
+      var player = document.getElementById("player");
+      if (player) { player.pause(); player.removeAttribute("src"); player.load(); }
+      say("removed");
+    });
+  });
 })();
