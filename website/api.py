@@ -1,16 +1,33 @@
-"""JSON: /api/movies, /api/movies/<id>, and /api/code/<code> for the "being made" page."""
+"""JSON: /api/movies, /api/movies/<id>, and /api/code/<code> for the "being made" page.
+
+The answers are the same in every language: words in English, times in ISO 8601.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, request, url_for
+from flask_babel import force_locale
 
 from moviepkg.ids import normalize_code
+from moviepkg.record import MovieRecord
 
+from .languages import SOURCE_LOCALE
 from .views import catalog, movie_view, page_of, public_movie
 
 bp = Blueprint("api", __name__)
+
+
+def movie_facts(movie: MovieRecord) -> dict[str, Any]:
+    """A movie as the API gives it to everyone: its words in English, and `date`, when it
+    was made, in ISO 8601 in the festival's time zone (`created_at` is UTC)."""
+    with force_locale(SOURCE_LOCALE):
+        view = movie_view(movie)
+    view["date"] = movie.created_at.astimezone(ZoneInfo(current_app.config["TIMEZONE"])
+                                               ).isoformat()
+    return view
 
 
 @bp.get("/api/movies")
@@ -20,13 +37,13 @@ def movies() -> dict[str, Any]:
     page_movies, page, pages = page_of(snapshot, request.args.get("page", 1, type=int),
                                        current_app.config["PAGE_SIZE"])
     return {"page": page, "pages": pages, "total": len(snapshot.movies),
-            "movies": [movie_view(m) for m in page_movies]}
+            "movies": [movie_facts(m) for m in page_movies]}
 
 
 @bp.get("/api/movies/<movie_id>")
 def movie(movie_id: str) -> dict[str, Any]:
     """One public movie."""
-    return movie_view(public_movie(movie_id))
+    return movie_facts(public_movie(movie_id))
 
 
 @bp.get("/api/code/<code>")

@@ -19,6 +19,7 @@ from moviepkg.times import DEFAULT_TIMEZONE, TIMEZONE_ENV
 from .breaker import Breaker
 from .catalog import Catalog
 from .festival import Festival, festival_from_config
+from .languages import DEFAULT_LANGUAGE, LANGUAGE_ENV, check_language, setup_languages
 from .storage import Storage, open_storage
 
 log = logging.getLogger("stopmo.website")
@@ -56,6 +57,8 @@ def settings_from_env() -> dict[str, Any]:
         "REDIS_BACKOFF_SECONDS": _env_int("REDIS_BACKOFF_SECONDS", 5),
         "HEALTH_TOKEN": os.environ.get("HEALTH_TOKEN", ""),
         "TIMEZONE": os.environ.get(TIMEZONE_ENV) or DEFAULT_TIMEZONE,
+        # For a browser that asks for none of the site's languages (website.languages).
+        "LANGUAGE": os.environ.get(LANGUAGE_ENV) or DEFAULT_LANGUAGE,
         # The festival's look (checked in website.festival): shared names with the processor.
         "FESTIVAL_NAME": os.environ.get("STOPMO_FESTIVAL_NAME", ""),
         "FESTIVAL_LOGO_URL": os.environ.get("FESTIVAL_LOGO_URL", ""),
@@ -98,6 +101,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if not app.config.get("TESTING"):
         setup_logging("website")
     app.config["TIMEZONE"] = timezone(app.config["TIMEZONE"])  # ValueError: a clear message
+    try:
+        app.config["LANGUAGE"] = check_language(app.config["LANGUAGE"])
+    except ValueError as exc:
+        raise ValueError(f"{LANGUAGE_ENV}: {exc}") from None
+    setup_languages(app)
     festival: Festival = festival_from_config(app.config)  # ValueError: every bad one
     app.extensions["stopmo.festival"] = festival
     storage: Storage = app.config.get("STORAGE") or open_storage(

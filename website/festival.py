@@ -1,7 +1,8 @@
 """The festival's look: its name and logo, friendly station names, the site's own address.
 
 The words a visitor reads are in the templates, except the few made here (a station
-without a name, a movie without a title), so one place is wrapped for translation.
+without a name, a movie without a title, a length in words): gettext, looked up per
+request in the visitor's language (website.languages).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask_babel import gettext, ngettext
+
 from moviepkg.manifest import MAX_TITLE_CHARS
 from moviepkg.settings import size, station_names
 
 # The processor's encode.size default: the size of every poster and video it publishes.
 DEFAULT_MOVIE_SIZE = (1280, 720)
 DEFAULT_NAME = "stopmo"
-STATION_WORDS = "Station {}"
-MOVIE_WORDS = "Movie {}"
 _SITE_URL_RE = re.compile(r"https?://[^\s/?#@]+")
 _LOGO_URL_RE = re.compile(r"(https?://[^\s/?#@]+)?/[^\s]*")
 _parse_size = size((16, 16), (3840, 2160))
@@ -51,14 +52,14 @@ def station_label(station_id: str) -> str:
     """Name a station that has no friendly name: `st-3` is "Station 3"."""
     number = re.search(r"(\d+)$", station_id)
     if number:
-        return STATION_WORDS.format(int(number.group(1)))
+        return str(gettext("Station %(number)d", number=int(number.group(1))))
     words = " ".join(re.split(r"[-_]+", station_id)).strip()
     return words[:1].upper() + words[1:]
 
 
 def movie_title(title: str | None, code: str) -> str:
     """What a movie is called on the site: its title, or "Movie <code>"."""
-    return title or MOVIE_WORDS.format(code)
+    return title or str(gettext("Movie %(code)s", code=code))
 
 
 def whole_seconds(seconds: float) -> int:
@@ -70,6 +71,19 @@ def length_text(seconds: float) -> str:
     """A movie's length as players show it: `0:07`, `2:05`."""
     whole = whole_seconds(seconds)
     return f"{whole // 60}:{whole % 60:02d}"
+
+
+def length_words(seconds: float) -> str:
+    """A movie's length said in words, for a screen reader: `7 seconds`, `1 minute`."""
+    minutes, rest = divmod(whole_seconds(seconds), 60)
+    said = str(ngettext("%(num)d second", "%(num)d seconds", rest))
+    if not minutes:
+        return said
+    whole_minutes = str(ngettext("%(num)d minute", "%(num)d minutes", minutes))
+    if not rest:
+        return whole_minutes
+    # Translators: a length such as "2 minutes and 5 seconds".
+    return str(gettext("%(minutes)s and %(seconds)s", minutes=whole_minutes, seconds=said))
 
 
 def _station_names(value: Any) -> dict[str, str]:

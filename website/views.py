@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -18,6 +18,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import format_date, format_time, gettext
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -25,7 +26,7 @@ from moviepkg.ids import is_package_id, normalize_code
 from moviepkg.record import MovieRecord
 
 from .catalog import Catalog
-from .festival import Festival, length_text, movie_title, whole_seconds
+from .festival import Festival, length_text, length_words, movie_title, whole_seconds
 from .index import Snapshot
 from .sharing import Shared, shared
 from .storage import Storage, check_key
@@ -74,16 +75,24 @@ def media_url(key: str) -> str:
     return storage().media_url(key) or site_media_url(key)
 
 
+def when_text(when: datetime) -> str:
+    """When a movie was made, as the visitor's language writes it, in the festival's time
+    zone (Flask-Babel's): `1 May 2026, 12:00`, `1 במאי 2026, 12:00`."""
+    # Translators: a movie's date and time, such as "1 May 2026, 12:00".
+    return str(gettext("%(date)s, %(time)s", date=format_date(when, "long"),
+                       time=format_time(when, "HH:mm")))
+
+
 def movie_view(movie: MovieRecord) -> dict[str, Any]:
-    """What templates and the API show of a movie."""
-    local = movie.created_at.astimezone(ZoneInfo(current_app.config["TIMEZONE"]))
+    """What templates and the API show of a movie, in the visitor's language."""
     return {"id": movie.id, "code": movie.code, "title": movie.title,
             "display_title": movie_title(movie.title, movie.code),
             "untitled": movie_title(None, movie.code),
             "station": movie.station_id, "station_name": festival().station_name(movie.station_id),
             "created_at": movie.created_at.isoformat(),
-            "date": f"{local.day} {local:%B %Y, %H:%M}", "duration_s": movie.duration_s,
+            "date": when_text(movie.created_at), "duration_s": movie.duration_s,
             "length": length_text(movie.duration_s),
+            "length_words": length_words(movie.duration_s),
             "length_iso": f"PT{whole_seconds(movie.duration_s)}S",
             "frames": movie.frames, "fps": movie.fps,
             "url": url_for("pages.movie", movie_id=movie.id),

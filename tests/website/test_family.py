@@ -29,9 +29,14 @@ def accessibility_problems(page: Any) -> list[str]:
             f"{[n['target'] for n in v['nodes']][:3]}" for v in found if v["impact"] in SERIOUS]
 
 
-@pytest.mark.parametrize("language", ["en"])
+NAMES = {"en": "Dragon picnic", "he": "הפיקניק של הדרקון", "ar": "نزهة التنين"}
+
+
+@pytest.mark.parametrize("language", ["en", "he", "ar"])
 def test_a_family_finds_names_shares_and_removes_their_movie(
         store: StoreBuilder, tmp_path: Path, language: str) -> None:
+    """The phone asks for its language (Accept-Language), as a parent's phone does."""
+    title = NAMES[language]
     store.add(make_record(1, title="Robots"))
     key = new_owner_key()
     movie = replace(make_record(2), title=None, owner_key_sha256=key_hash(key), width=320,
@@ -47,9 +52,12 @@ def test_a_family_finds_names_shares_and_removes_their_movie(
         axe[name] = accessibility_problems(page)
 
     with serve(app) as site, chromium_page(PHONE, True, problems) as page:
+        page.set_extra_http_headers({"Accept-Language": f"{language},en;q=0.5"})
         # The QR code's link, scanned before the movie is online.
         page.goto(f"{site}/m/{movie.code}#k={key}")
         page.locator("#waiting").wait_for()
+        assert page.get_attribute("html", "lang") == language
+        assert page.get_attribute("html", "dir") == ("ltr" if language == "en" else "rtl")
         look("being-made")
         store.add(movie)  # the processor publishes it
         page.wait_for_url(f"**/movies/{movie.id}", timeout=15000)
@@ -62,16 +70,16 @@ def test_a_family_finds_names_shares_and_removes_their_movie(
         look("movie")
 
         # Naming it: shown at once, and to everyone.
-        page.fill("#owner-title", "Dragon picnic")
+        page.fill("#owner-title", title)
         page.click("form.owner-name button")
         page.locator("[data-say=saved]").wait_for(state="visible")
-        assert page.locator("h1").inner_text() == "Dragon picnic"
+        assert page.locator("h1").inner_text() == title
         look("named")
         page.goto(f"{site}/movies/{movie.id}")  # back later on the same phone: still theirs
-        assert page.locator("h1").inner_text() == "Dragon picnic"
+        assert page.locator("h1").inner_text() == title
         assert page.locator("#owner").is_visible()
         page.goto(f"{site}/")
-        assert page.locator(".card .title", has_text="Dragon picnic").count() == 1
+        assert page.locator(".card .title", has_text=title).count() == 1
         look("gallery")
 
         # Removing it: gone from the page at once, and for good.

@@ -64,12 +64,14 @@ def test_posters_show_a_play_mark_and_the_length(store: StoreBuilder) -> None:
     store.add(replace(make_record(2), duration_s=125.4))
     page = client_for(store).get("/").get_data(as_text=True)
     assert page.count('<span class="play" aria-hidden="true"></span>') == 2
-    assert re.findall(r'<time class="length" datetime="(PT\d+S)">([^<]+)</time>', page) == [
-        ("PT125S", "2:05"), ("PT3S", "0:03")]
+    lengths = r'<time class="length" datetime="(PT\d+S)" aria-label="([^"]+)">([^<]+)</time>'
+    assert re.findall(lengths, page) == [("PT125S", "2 minutes and 5 seconds", "2:05"),
+                                         ("PT3S", "3 seconds", "0:03")]
 
 
 def test_a_styled_not_found_and_the_privacy_note(store: StoreBuilder) -> None:
-    """Not found in the site's look; the privacy note, linked everywhere; no cookies."""
+    """Not found in the site's look; the privacy note, linked everywhere; no cookie unless a
+    language is chosen (test_languages.py), as the note says."""
     store.add(make_record(1))
     client = client_for(store, **LOOK)
     missing = client.get("/no/such/page")
@@ -77,9 +79,11 @@ def test_a_styled_not_found_and_the_privacy_note(store: StoreBuilder) -> None:
     assert missing.status_code == 404 and "Nothing here" in text
     assert 'class="lost"' in text and "Jerusalem Film Festival" in text  # the site's own look
     privacy = client.get("/privacy").get_data(as_text=True)
-    assert "Ask at the festival desk with the movie's code" in privacy
+    assert "ask at the festival desk with the movie's code" in privacy
+    assert "Remove it from the website" in privacy  # with the family's own link
     assert "shown only on the big screen in the hall" in privacy  # NOPUBLISH movies
+    assert "only when you choose a language" in privacy  # the one cookie
     for path in ("/", "/privacy", f"/movies/{store.records[0].id}", "/no/such/page"):
         answer = client.get(path)
         assert 'href="/privacy"' in answer.get_data(as_text=True), path
-        assert "Set-Cookie" not in answer.headers, path  # the note says: no cookies
+        assert "Set-Cookie" not in answer.headers, path  # only the language switch sets one
