@@ -15,7 +15,8 @@ from moviepkg.ids import normalize_code
 from moviepkg.record import MovieRecord
 
 from .languages import SOURCE_LOCALE
-from .views import catalog, movie_view, page_of, public_movie
+from .pagecache import cached, current_snapshot
+from .views import movie_view, page_of, public_movie
 
 bp = Blueprint("api", __name__)
 
@@ -31,9 +32,10 @@ def movie_facts(movie: MovieRecord) -> dict[str, Any]:
 
 
 @bp.get("/api/movies")
+@cached
 def movies() -> dict[str, Any]:
     """A page of public movies, newest first."""
-    snapshot = catalog().snapshot()
+    snapshot = current_snapshot()
     page_movies, page, pages = page_of(snapshot, request.args.get("page", 1, type=int),
                                        current_app.config["PAGE_SIZE"])
     return {"page": page, "pages": pages, "total": len(snapshot.movies),
@@ -41,6 +43,7 @@ def movies() -> dict[str, Any]:
 
 
 @bp.get("/api/movies/<movie_id>")
+@cached
 def movie(movie_id: str) -> dict[str, Any]:
     """One public movie."""
     return movie_facts(public_movie(movie_id))
@@ -58,7 +61,7 @@ def code(code: str) -> tuple[dict[str, str], int, dict[str, str]]:
     normal = normalize_code(code)
     if normal is None:
         return {"error": "not a movie code"}, 404, headers
-    matches = catalog().snapshot().find_code(normal)
+    matches = current_snapshot().find_code(normal)
     if not matches:
         return {"code": normal, "status": "waiting"}, 200, headers
     where = (url_for("pages.movie", movie_id=matches[0].id) if len(matches) == 1

@@ -20,6 +20,7 @@ from .breaker import Breaker
 from .catalog import Catalog
 from .festival import Festival, festival_from_config
 from .languages import DEFAULT_LANGUAGE, LANGUAGE_ENV, check_language, setup_languages
+from .pagecache import PageCache
 from .storage import Storage, open_storage
 
 log = logging.getLogger("stopmo.website")
@@ -114,8 +115,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["REDIS_URL"], app.config["REDIS_TLS_VERIFY"])
     breaker = Breaker("redis", pause=app.config["REDIS_BACKOFF_SECONDS"])
     app.extensions["stopmo.catalog"] = Catalog(storage, cache, max_age=app.config["CACHE_SECONDS"],
-                                               breaker=breaker)
+                                               breaker=breaker,
+                                               recheck=app.config.get("CACHE_RECHECK_SECONDS",
+                                                                      0.25))
     app.extensions["stopmo.storage"] = storage
+    app.extensions["stopmo.pages"] = PageCache()
     media_origin = storage.media_origin or ""
     images = " ".join(dict.fromkeys(o for o in ("'self'", media_origin, festival.logo_origin) if o))
 

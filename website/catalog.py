@@ -66,13 +66,17 @@ class Catalog:
 
     def __init__(self, storage: Storage, cache: redis.Redis | None, max_age: float = 60.0,
                  cold_wait: float = 2.0, clock: Callable[[], float] = time.time,
-                 breaker: Breaker | None = None) -> None:
+                 breaker: Breaker | None = None, recheck: float = 0.25) -> None:
         self.storage = storage
         self.cache = cache
         self.max_age = max_age
         self.cold_wait = cold_wait
         self.clock = clock
         self.breaker = breaker or Breaker("redis")
+        # A worker asks Redis for the version at most this often; in between, its copy
+        # serves (a busy worker's requests then cost no round trip at all).
+        self.recheck = recheck
+        self._read_at = -recheck  # time.monotonic() of the last read of Redis
         self._local = EMPTY
         self._local_lock = threading.Lock()
         self._bad_meta: bytes | None = None  # the unreadable meta already looked at
@@ -117,6 +121,7 @@ class Catalog:
                 self._refresh(token)
         except redis.RedisError as exc:
             self.breaker.failed(exc)
+        self._read_at = -self.recheck  # this worker looks again at its next request
 
     def _with_overlay(self, snapshot: Snapshot) -> Snapshot:
         """snapshot with this worker's recent owner changes applied."""
@@ -134,7 +139,7 @@ class Catalog:
         if made is not None and made[0] == mark:
             return made[1]
         overlaid = Snapshot.of(apply_owner_changes(snapshot.movies, changes),
-                               snapshot.fetched_at, snapshot.version)
+                               snapshot.fetched_at, f"{snapshot.version}+{mark[1]:x}")
         with self._local_lock:
             self._overlaid = (mark, overlaid)
         return overlaid
@@ -156,7 +161,12 @@ class Catalog:
     # --- Redis path ---------------------------------------------------------------------
 
     def _cached(self) -> Snapshot:
+        local = self._local
+        if local.version and time.monotonic() - self._read_at < self.recheck:
+            return local
         snapshot = self._read()
+        if snapshot is not None:
+            self._read_at = time.monotonic()
         if snapshot is None:  # cold or unreadable: one worker fetches, the others wait a little
             if self._failed_recently():
                 return self._direct()

@@ -28,6 +28,7 @@ from moviepkg.record import MovieRecord
 from .catalog import Catalog
 from .festival import Festival, length_text, length_words, movie_title, whole_seconds
 from .index import Snapshot
+from .pagecache import cached, current_snapshot
 from .sharing import Shared, shared
 from .storage import Storage, check_key
 
@@ -117,16 +118,17 @@ def public_movie(movie_id: str) -> MovieRecord:
     """The public movie with this id, or a 404."""
     if not is_package_id(movie_id):
         abort(404)
-    movie = catalog().snapshot().by_id.get(movie_id)
+    movie = current_snapshot().by_id.get(movie_id)
     if movie is None:
         abort(404)
     return movie
 
 
 @bp.get("/")
+@cached
 def gallery() -> str:
     """Every public movie, newest first, a page at a time."""
-    snapshot = catalog().snapshot()
+    snapshot = current_snapshot()
     movies, page, pages = page_of(snapshot, request.args.get("page", 1, type=int),
                                   current_app.config["PAGE_SIZE"])
     return render_template("gallery.html", movies=[movie_view(m) for m in movies], page=page,
@@ -135,6 +137,7 @@ def gallery() -> str:
 
 
 @bp.get("/movies/<movie_id>")
+@cached
 def movie(movie_id: str) -> str:
     """One movie: the player, its code, a download link."""
     found = public_movie(movie_id)
@@ -210,7 +213,7 @@ def by_code(code: str) -> Response | tuple[str, int] | tuple[str, int, dict[str,
     normal = normalize_code(code)
     if normal is None:
         return render_template("notfound.html", what="code", code=code[:12]), 404
-    matches = catalog().snapshot().find_code(normal)
+    matches = current_snapshot().find_code(normal)
     if len(matches) == 1:
         return redirect(url_for("pages.movie", movie_id=matches[0].id))
     if matches:

@@ -1,0 +1,110 @@
+"""Pages rendered once per catalog version, kept in each worker; ETag and 304.
+
+A gallery page costs a Jinja render with a date in the visitor's language and a dozen
+url_for per card: milliseconds, every request. Their content changes only when the
+catalog's version does (a publish, a take-down, a family's change), so each worker keeps
+the bytes of the pages it rendered, keyed by the version and everything else a page
+depends on (the address with its query, the host, the language, whether the store or
+the cache is down). A cached page costs the catalog's one small Redis read and a dict
+lookup. Each page has an ETag, so a browser's revalidation (`Cache-Control: no-cache`)
+is a bodiless 304.
+
+Hand-written: Flask-Caching stores pages in Redis (a round trip and a body per hit)
+or per process without a version in the key; this is a bounded dict and a decorator.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, g, request
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response
+
+from .catalog import Catalog
+from .index import Snapshot
+from .languages import language
+
+ENTRIES = 512  # pages per worker: a few hundred KB
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One rendered page: its bytes, type, status and ETag."""
+
+    body: bytes
+    mimetype: str
+    status: int
+    etag: str
+
+
+class PageCache:
+    """The most recently used pages of this worker (least recently used go first)."""
+
+    def __init__(self, entries: int = ENTRIES) -> None:
+        self.entries = entries
+        self._pages: OrderedDict[tuple[str, ...], Page] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple[str, ...]) -> Page | None:
+        """The page kept under key, or None."""
+        with self._lock:
+            page = self._pages.get(key)
+            if page is None:
+                self.misses += 1
+                return None
+            self._pages.move_to_end(key)
+            self.hits += 1
+            return page
+
+    def put(self, key: tuple[str, ...], page: Page) -> None:
+        """Keep page under key, forgetting the oldest beyond the limit."""
+        with self._lock:
+            self._pages[key] = page
+            self._pages.move_to_end(key)
+            while len(self._pages) > self.entries:
+                self._pages.popitem(last=False)
+
+
+def current_snapshot() -> Snapshot:
+    """The catalog's movies for this request (read once per request)."""
+    if "stopmo_snapshot" not in g:
+        found: Catalog = current_app.extensions["stopmo.catalog"]
+        g.stopmo_snapshot = found.snapshot()
+    snapshot: Snapshot = g.stopmo_snapshot
+    return snapshot
+
+
+def cached(view: Callable[..., ResponseReturnValue]) -> Callable[..., Response]:
+    """Serve view's page from this worker's cache while the catalog's version holds."""
+
+    @functools.wraps(view)
+    def serve(*args: Any, **kwargs: Any) -> Response:
+        snapshot = current_snapshot()
+        catalog: Catalog = current_app.extensions["stopmo.catalog"]
+        pages: PageCache = current_app.extensions["stopmo.pages"]
+        key = (snapshot.version, str(request.endpoint), request.full_path, request.host_url,
+               language(), "degraded" if catalog.last_error else "")
+        page = pages.get(key) if snapshot.version else None
+        if page is None:
+            made = current_app.make_response(view(*args, **kwargs))
+            body = made.get_data()
+            page = Page(body, made.mimetype or "text/html", made.status_code,
+                        hashlib.sha256(b"%s\0%s" % ("\0".join(key).encode(), body))
+                        .hexdigest()[:20])
+            if made.status_code == 200 and snapshot.version:
+                pages.put(key, page)
+        response = current_app.response_class(page.body, status=page.status,
+                                              mimetype=page.mimetype)
+        response.set_etag(page.etag)
+        response.headers["Cache-Control"] = "no-cache"  # revalidate: a 304 when unchanged
+        return response.make_conditional(request)
+
+    return serve
