@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from .errors import RecordError
@@ -18,13 +19,17 @@ from .times import format_utc, parse_utc
 
 RECORD_VERSION = 2
 INDEX_VERSION = 1
-INDEX_KEY = "movies/index.json"
+INDEX_KEY = "movies/index.json"  # v1: the one index of a store written before halls
+INDEX_PREFIX = "movies/index/"  # the indexes: movies/index/<hall>/<YYYY-MM-DD>.json
+DEFAULT_HALL = "main"
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,40}")
 TITLE_CARD_SECONDS = 4.0
 
 _RECORD_KEYS_V1 = ("id", "code", "title", "station_id", "created_at", "duration_s", "fps",
                    "frames", "video", "poster", "public", "version")
-# v2: the hash of the family's owner key (or null), and the size of the poster and video.
-_RECORD_KEYS = (*_RECORD_KEYS_V1, "owner_key_sha256", "width", "height")
+# v2: the hash of the family's owner key (or null), the size of the poster and video, the
+# festival (edition) and the hall (processing unit) it was made at.
+_RECORD_KEYS = (*_RECORD_KEYS_V1, "owner_key_sha256", "width", "height", "festival", "hall")
 _MAX_SIDE = 7680
 
 
@@ -41,6 +46,25 @@ def poster_key(package_id: str) -> str:
 def record_key(package_id: str) -> str:
     """Where the record JSON of a movie lives in the store."""
     return f"movies/{package_id}.json"
+
+
+def is_name(text: object) -> bool:
+    """Whether text is a valid hall or festival name: lowercase letters, digits, dashes."""
+    return isinstance(text, str) and _NAME_RE.fullmatch(text) is not None
+
+
+def index_key(hall: str, day: date) -> str:
+    """The index of one hall's public movies of one day (UTC): each hall writes only its own."""
+    return f"{INDEX_PREFIX}{hall}/{day:%Y-%m-%d}.json"
+
+
+def is_index_key(key: str) -> bool:
+    """Whether key is an index: one of a hall's, or the v1 index."""
+    if key == INDEX_KEY:
+        return True
+    hall, _, day = key.removeprefix(INDEX_PREFIX).partition("/")
+    return key.startswith(INDEX_PREFIX) and is_name(hall) and \
+        re.fullmatch(r"\d{4}-\d{2}-\d{2}\.json", day) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +86,21 @@ class MovieRecord:
     owner_key_sha256: str | None = None
     width: int | None = None  # of the video and the poster; None in a v1 record
     height: int | None = None
+    festival: str = ""  # the edition, e.g. "2026" or "jff-2026"; a v1 record: its year
+    hall: str = DEFAULT_HALL  # the processing unit that published it; a v1 record: main
+
+    @property
+    def index_key(self) -> str:
+        """The index that lists this movie (its hall's, of the day it was made)."""
+        return index_key(self.hall, self.created_at.date())
 
     @classmethod
     def for_package(cls, package: Package, duration_s: float | None = None,
-                    size: tuple[int, int] | None = None) -> MovieRecord:
+                    size: tuple[int, int] | None = None, festival: str = "",
+                    hall: str = DEFAULT_HALL) -> MovieRecord:
         """Describe the movie made from package (duration: title card plus frames) at
-        size (width, height) of its video and poster."""
+        size (width, height) of its video and poster, published by hall during festival
+        (empty: the year it was made)."""
         manifest = package.manifest
         if duration_s is None:
             duration_s = TITLE_CARD_SECONDS + len(manifest.frames) / manifest.fps
@@ -77,7 +110,8 @@ class MovieRecord:
                    frames=len(manifest.frames), video=video_key(manifest.package_id),
                    poster=poster_key(manifest.package_id), public=package.publish,
                    owner_key_sha256=manifest.owner_key_sha256,
-                   width=size[0] if size else None, height=size[1] if size else None)
+                   width=size[0] if size else None, height=size[1] if size else None,
+                   festival=festival or str(manifest.created_at.year), hall=hall)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a JSON-ready dict."""
@@ -86,7 +120,8 @@ class MovieRecord:
                 "duration_s": self.duration_s, "fps": self.fps, "frames": self.frames,
                 "video": self.video, "poster": self.poster, "public": self.public,
                 "version": RECORD_VERSION, "owner_key_sha256": self.owner_key_sha256,
-                "width": self.width, "height": self.height}
+                "width": self.width, "height": self.height,
+                "festival": self.festival or str(self.created_at.year), "hall": self.hall}
 
     def to_json(self) -> bytes:
         """Serialise the record as UTF-8 JSON."""
@@ -179,10 +214,15 @@ def record_from_dict(doc: Any, where: str = "record") -> MovieRecord:
               f"null or an integer 1-{_MAX_SIDE}", side)
     _want((width is None) == (height is None), f"{where} width and height",
           "both or neither", (width, height))
+    festival, hall = doc.get("festival", str(created_at.year)), doc.get("hall", DEFAULT_HALL)
+    _want(is_name(festival), f"{where} festival", "lowercase letters, digits and dashes",
+          festival)
+    _want(is_name(hall), f"{where} hall", "lowercase letters, digits and dashes", hall)
     return MovieRecord(id=movie_id, code=doc["code"], title=title, station_id=doc["station_id"],
                        created_at=created_at, duration_s=float(duration), fps=fps, frames=frames,
                        video=doc["video"], poster=doc["poster"], public=doc["public"],
-                       owner_key_sha256=owner, width=width, height=height)
+                       owner_key_sha256=owner, width=width, height=height,
+                       festival=festival, hall=hall)
 
 
 def parse_record(data: bytes) -> MovieRecord:

@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
                         "as JSON")
     retry = sub.add_parser("retry", help="let a failed package try again")
     retry.add_argument("package_id")
-    sub.add_parser("reindex", help="rebuild movies/index.json from the published records")
+    sub.add_parser("reindex", help="rebuild this hall's indexes (movies/index/<hall>/) "
+                   "from its published records")
     unpublish = sub.add_parser("unpublish", help="take a movie down at a family's request: "
                                "off the website, the store and (unless kept) the big screen; "
                                "one not here yet goes on the take-down list (exit 0 done, "
@@ -303,7 +304,9 @@ def _run(args: argparse.Namespace, pipeline: Pipeline, env: Environment,
         return _EXIT[outcome]
     now = datetime.now(UTC)
     gone = sweep_owner_removals(pipeline.store, now, pipeline.index_lock, set())
-    index = rebuild_index(pipeline.store, now, lock_path=pipeline.index_lock)
+    hall = pipeline.settings.unit
+    days = rebuild_index(pipeline.store, now, hall=hall, lock_path=pipeline.index_lock)
     removed = f" ({len(gone)} removed by their families taken out of the store)" if gone else ""
-    env.say(f"index: {len(index.movies)} public movies{removed}")
+    env.say(f"index of the hall {hall}: {sum(len(day.movies) for day in days)} public movies "
+            f"over {len(days)} days{removed}")
     return ExitStatus.OK

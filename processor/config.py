@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from moviepkg.broker import TelemetrySettings, telemetry_keys
+from moviepkg.record import DEFAULT_HALL, is_name
 from moviepkg.settings import (
     Key,
     absolute_path,
@@ -38,6 +39,8 @@ class Settings:
     inbox: Path = Path("/var/lib/stopmo/inbox")
     work_dir: Path = Path("/var/lib/stopmo/work")
     storage_url: str = ""  # empty: file://<work_dir>/store
+    unit: str = DEFAULT_HALL  # this processing unit's hall: it writes only its own indexes
+    festival_edition: str = ""  # e.g. "jff-2026"; empty: each movie's year
     threads: int = 2
     size: tuple[int, int] = (1280, 720)
     preset: str = "veryfast"
@@ -116,6 +119,20 @@ def _station_names(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(station_names(value).items()))
 
 
+def _name(value: Any) -> str:
+    """A hall or festival name: lowercase letters, digits and dashes (1-41)."""
+    found = text(value)
+    if not is_name(found):
+        raise ValueError(f"expected lowercase letters, digits and dashes (1-41, like "
+                         f"hall-2 or jff-2026), found {found!r}")
+    return found
+
+
+def _edition(value: Any) -> str:
+    """A festival edition, or empty for each movie's year."""
+    return "" if text(value) == "" else _name(value)
+
+
 _seconds = number(0, 86400, "seconds")
 _preset = choice("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 
@@ -123,6 +140,8 @@ KEYS: tuple[Key, ...] = (
     Key("paths", "inbox", absolute_path, "STOPMO_INBOX"),
     Key("paths", "work_dir", absolute_path, "STOPMO_WORK_DIR"),
     Key("storage", "url", _storage, "STORAGE_URL", field="storage_url"),
+    Key("unit", "id", _name, "STOPMO_UNIT", field="unit"),
+    Key("unit", "festival", _edition, "STOPMO_FESTIVAL_EDITION", field="festival_edition"),
     Key("encode", "threads", int_range(1, 64), "STOPMO_FFMPEG_THREADS"),
     Key("encode", "size", size((320, 180), (3840, 2160), even=True), "STOPMO_OUTPUT_SIZE"),
     Key("encode", "preset", _preset, "STOPMO_FFMPEG_PRESET"),

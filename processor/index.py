@@ -1,4 +1,12 @@
-"""movies/index.json: every public record, newest first, updated without losing an entry."""
+"""The indexes of public movies: one per hall (processing unit) and day, each written by
+its hall only, so units publishing into one bucket never lose each other's entries.
+
+`movies/index/<hall>/<YYYY-MM-DD>.json` lists, newest first, the public movies that hall
+published of that day (UTC, by when they were made): small however large the archive,
+and a reader fetches again only those whose ETag changed. A store written before halls
+has one `movies/index.json` (v1): still read, entries removed from it on take-down, and
+folded into the hall `main` by `processor reindex` there.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +14,20 @@ import contextlib
 import logging
 import weakref
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from moviepkg.errors import RecordError
+from moviepkg.ids import split_package_id
 from moviepkg.locks import exclusive
 from moviepkg.owner import OWNER_PREFIX, OwnerChange, OwnerObjects, apply_owner_changes
 from moviepkg.record import (
+    DEFAULT_HALL,
     INDEX_KEY,
+    INDEX_PREFIX,
     MovieIndex,
     MovieRecord,
+    is_index_key,
     parse_index,
     parse_record,
     poster_key,
@@ -53,18 +65,6 @@ def stored_records(store: Store) -> list[MovieRecord]:
     return records
 
 
-def _indexed_records(store: Store, data: bytes | None) -> list[MovieRecord]:
-    """The records listed in the index's bytes (or every record, when it has none)."""
-    if data is None:
-        log.info("%s is missing: rebuilding it from the records", INDEX_KEY)
-        return stored_records(store)
-    try:
-        return list(parse_index(data).movies)
-    except RecordError as exc:
-        log.warning("%s is unreadable (%s): rebuilding it from the records", INDEX_KEY, exc)
-        return stored_records(store)
-
-
 _OWNER_OBJECTS: weakref.WeakKeyDictionary[Store, OwnerObjects] = weakref.WeakKeyDictionary()
 
 
@@ -79,52 +79,127 @@ def owner_changes(store: Store) -> dict[str, OwnerChange]:
     return objects.read(store.list_stamped(OWNER_PREFIX), store.get_bytes, warn)
 
 
-def _write_index(store: Store, records: Iterable[MovieRecord], now: datetime) -> MovieIndex:
-    """Write the index of records as the families left them (named, or removed)."""
+def _parse(store: Store, key: str, data: bytes) -> list[MovieRecord] | None:
+    """The records an index lists; None (and a warning) when it is unreadable."""
+    try:
+        return list(parse_index(data).movies)
+    except RecordError as exc:
+        log.warning("%s is unreadable (%s): rebuilt from the records", key, exc,
+                    extra={"key": key})
+        return None
+
+
+def _day_records(store: Store, key: str, hall: str, day: date) -> list[MovieRecord]:
+    """What the index of one hall's day lists (rebuilt from the records if unreadable)."""
+    data = store.get_bytes(key)
+    if data is None:
+        return []
+    listed = _parse(store, key, data)
+    if listed is None:
+        listed = [r for r in stored_records(store)
+                  if r.hall == hall and r.created_at.date() == day]
+    return listed
+
+
+def listed_records(store: Store) -> list[MovieRecord]:
+    """Every movie the indexes list (every hall's, and a v1 movies/index.json), once each."""
+    found: dict[str, MovieRecord] = {}
+    for key in store.list_keys(INDEX_PREFIX.rstrip("/")):
+        if not is_index_key(key):
+            continue
+        data = store.get_bytes(key)
+        listed = _parse(store, key, data) if data is not None else []
+        found.update((record.id, record) for record in listed or [])
+    return sorted(found.values(), key=lambda r: (r.created_at, r.id), reverse=True)
+
+
+def _write_index(store: Store, key: str, records: Iterable[MovieRecord],
+                 now: datetime) -> MovieIndex:
+    """Write one index as the families left its movies (named, or removed); an index
+    left empty is deleted."""
     index = MovieIndex.build(apply_owner_changes(records, owner_changes(store)), now)
-    store.put_bytes(INDEX_KEY, index.to_json(), JSON_TYPE)
+    if index.movies or key == INDEX_KEY:
+        store.put_bytes(key, index.to_json(), JSON_TYPE)
+    else:
+        store.delete(key)
     return index
 
 
 def update_index(store: Store, record: MovieRecord, now: datetime, lock_path: Path) -> MovieIndex:
-    """Put record into movies/index.json (or drop it there if private); return the new index.
+    """Put record into its hall's index of its day (or drop it there if private); return
+    that index.
 
-    The read-modify-write holds an exclusive lock on lock_path, so publishers on this
-    machine (threads or processes) never lose each other's entries. Publishers on other
-    machines writing to the same bucket are not excluded.
+    Each hall (processing unit) writes only its own indexes, so units publishing into one
+    bucket never write the same object; the read-modify-write holds an exclusive lock on
+    lock_path, so the publishers of one unit (threads or processes) never lose each
+    other's entries either.
     """
+    key = record.index_key
     with exclusive(lock_path):
-        listed = _indexed_records(store, store.get_bytes(INDEX_KEY))
-        index = _write_index(store, [*listed, record], now)
-    log.info("index updated: %d public movies", len(index.movies),
+        listed = _day_records(store, key, record.hall, record.created_at.date())
+        index = _write_index(store, key, [*listed, record], now)
+    log.info("index %s updated: %d public movies that day", key, len(index.movies),
              extra={"package_id": record.id})
     return index
 
 
-def remove_from_index(store: Store, package_id: str, now: datetime,
-                      lock_path: Path) -> bool:
-    """Drop package_id's entry from movies/index.json; return whether it was there.
-
-    Under the same lock as update_index. An index that is missing or unreadable, and
-    lists it through the records, is rebuilt from the records without it (delete the
-    record first, so it cannot return).
-    """
+def remove_from_index(store: Store, package_id: str, now: datetime, lock_path: Path,
+                      record: MovieRecord | None = None) -> bool:
+    """Drop package_id's entry from the indexes that list it (its hall's index of its day,
+    or any index of that day when its record is gone, and a v1 movies/index.json);
+    return whether one did. Under the same lock as update_index."""
+    removed = False
     with exclusive(lock_path):
-        data = store.get_bytes(INDEX_KEY)
-        records = _indexed_records(store, data)
-        kept = [record for record in records if record.id != package_id]
-        if len(kept) == len(records):
-            return False  # not listed: nothing to write
-        index = _write_index(store, kept, now)
-    log.info("removed from the index: %d public movies", len(index.movies),
-             extra={"package_id": package_id})
-    return True
+        for key in _candidate_indexes(store, package_id, record):
+            data = store.get_bytes(key)
+            listed = (_parse(store, key, data) if data is not None else None) or []
+            kept = [r for r in listed if r.id != package_id]
+            if len(kept) != len(listed):
+                _write_index(store, key, kept, now)
+                removed = True
+                log.info("removed from %s", key, extra={"package_id": package_id})
+    return removed
 
 
-def rebuild_index(store: Store, now: datetime, *, lock_path: Path | None = None) -> MovieIndex:
-    """Rewrite movies/index.json from every movies/*.json record (a repair tool)."""
+def _candidate_indexes(store: Store, package_id: str, record: MovieRecord | None) -> list[str]:
+    """The indexes that may list package_id."""
+    keys = [INDEX_KEY]
+    if record is not None:
+        return [record.index_key, *keys]
+    parts = split_package_id(package_id)
+    if parts is None:
+        return keys
+    day = parts[1].date()
+    return [key for key in store.list_keys(INDEX_PREFIX)
+            if key.endswith(f"/{day:%Y-%m-%d}.json")] + keys
+
+
+def rebuild_index(store: Store, now: datetime, *, hall: str = DEFAULT_HALL,
+                  lock_path: Path | None = None) -> list[MovieIndex]:
+    """Rewrite hall's indexes from its records (a repair tool); indexes of days it has no
+    public movie any more are deleted. The hall `main` also takes in the movies of a v1
+    movies/index.json (their records say no hall: main), then deletes that file."""
     with exclusive(lock_path) if lock_path is not None else contextlib.nullcontext():
-        return _write_index(store, stored_records(store), now)
+        days: dict[str, list[MovieRecord]] = {}
+        for record in stored_records(store):
+            if record.hall == hall:
+                days.setdefault(record.index_key, []).append(record)
+        written = [_write_index(store, key, records, now) for key, records in sorted(days.items())]
+        for key in store.list_keys(f"{INDEX_PREFIX}{hall}/"):
+            if is_index_key(key) and key not in days:
+                store.delete(key)
+        if hall == DEFAULT_HALL and store.exists(INDEX_KEY):
+            store.delete(INDEX_KEY)
+            log.info("the v1 %s is now in the indexes of the hall %s", INDEX_KEY, hall)
+    return written
+
+
+def _record(store: Store, package_id: str) -> MovieRecord | None:
+    data = store.get_bytes(record_key(package_id))
+    try:
+        return parse_record(data) if data is not None else None
+    except RecordError:
+        return None
 
 
 def remove_from_store(store: Store, package_id: str, now: datetime, index_lock: Path) -> None:
@@ -133,8 +208,9 @@ def remove_from_store(store: Store, package_id: str, now: datetime, index_lock: 
     The record first, so a rebuilt index cannot list it again; then the index entry,
     so the website forgets it at its next refresh; then the media.
     """
+    record = _record(store, package_id)
     store.delete(record_key(package_id))
-    remove_from_index(store, package_id, now, index_lock)
+    remove_from_index(store, package_id, now, index_lock, record)
     store.delete(video_key(package_id))
     store.delete(poster_key(package_id))
     log.info("removed from %s", store.url, extra={"package_id": package_id})

@@ -309,7 +309,9 @@ class Pipeline:
                                  self.settings.size)
             info = encode(job, nice=self.settings.nice, progress=self.progress(state.package_id))
             poster.result()
-        record = MovieRecord.for_package(package, duration_s=info.duration, size=self.settings.size)
+        record = MovieRecord.for_package(package, duration_s=info.duration, size=self.settings.size,
+                                         festival=self.settings.festival_edition,
+                                         hall=self.settings.unit)
         write_atomic(self._movie(state.package_id, ".json"), record.to_json())
         title_png.unlink(missing_ok=True)
         state.step = Step.ENCODED

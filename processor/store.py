@@ -195,6 +195,9 @@ class FileStore(Store):
     def _walk(self, prefix: str) -> Iterator[tuple[str, str]]:
         """(key, path) of every file under prefix."""
         prefix = self._checked_prefix(prefix)
+        existing = next((p for p in (self.root, *self.root.parents) if p.exists()), self.root)
+        if not existing.is_dir():  # as reading a key below a file would fail
+            raise StoreError(self.where(prefix + "*"), f"cannot list: {existing} is not a folder")
         top = self.root.joinpath(*prefix.split("/")[:-1])
         for folder, dirs, files in os.walk(top):
             dirs[:] = [name for name in dirs if not name.startswith(".")]

@@ -31,15 +31,13 @@ from moviepkg.errors import RecordError
 from moviepkg.ids import is_package_id, movie_code, normalize_code
 from moviepkg.locks import exclusive, try_lock
 from moviepkg.record import (
-    INDEX_KEY,
     MovieRecord,
-    parse_index,
     parse_record,
     record_key,
 )
 
 from .errors import ProcessorError
-from .index import remove_from_store, stored_records
+from .index import listed_records, remove_from_store, stored_records
 from .pipeline import Pipeline
 from .report import clock_time
 from .screen import Screen, ScreenUnavailable
@@ -130,13 +128,7 @@ def _from_store(store: Store, package_id: str | None, code: str | None) -> list[
         found = _record(store, record_key(package_id))
         if found is not None:
             return [found]
-    data = store.get_bytes(INDEX_KEY)
-    listed: tuple[MovieRecord, ...] = ()
-    if data is not None:
-        try:
-            listed = parse_index(data).movies
-        except RecordError:
-            listed = ()
+    listed = listed_records(store)
     matches = [r for r in listed if r.id == package_id or (code and r.code == code)]
     if not matches and code is not None:
         matches = [r for r in stored_records(store) if r.code == code]

@@ -16,7 +16,7 @@ from moviepkg.record import MovieRecord
 
 from .languages import SOURCE_LOCALE
 from .pagecache import cached, current_snapshot
-from .views import movie_view, page_of, public_movie
+from .views import movie_view, page_of, public_movie, scope_asked
 
 bp = Blueprint("api", __name__)
 
@@ -35,10 +35,10 @@ def movie_facts(movie: MovieRecord) -> dict[str, Any]:
 @cached
 def movies() -> dict[str, Any]:
     """A page of public movies, newest first."""
-    snapshot = current_snapshot()
-    page_movies, page, pages = page_of(snapshot, request.args.get("page", 1, type=int),
-                                       current_app.config["PAGE_SIZE"])
-    return {"page": page, "pages": pages, "total": len(snapshot.movies),
+    page_movies, page, pages, total = page_of(current_snapshot(), scope_asked(),
+                                              request.args.get("page", 1, type=int),
+                                              current_app.config["PAGE_SIZE"])
+    return {"page": page, "pages": pages, "total": total,
             "movies": [movie_facts(m) for m in page_movies]}
 
 

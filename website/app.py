@@ -64,6 +64,7 @@ def settings_from_env() -> dict[str, Any]:
         "FESTIVAL_NAME": os.environ.get("STOPMO_FESTIVAL_NAME", ""),
         "FESTIVAL_LOGO_URL": os.environ.get("FESTIVAL_LOGO_URL", ""),
         "STATION_NAMES": os.environ.get("STATION_NAMES", ""),
+        "HALL_NAMES": os.environ.get("HALL_NAMES", ""),
         "MOVIE_SIZE": os.environ.get("STOPMO_OUTPUT_SIZE", ""),
         "SITE_URL": os.environ.get("SITE_URL", ""),
         # Trusted proxies in front of the site (Heroku's router: 1); 0 trusts no

@@ -1,17 +1,19 @@
-"""The list of public movies, cached in Redis and refreshed without making anyone wait.
+"""The public movies, kept in Redis and refreshed without making anyone wait.
 
-Redis holds the index (as the store has it, public records only) with a version
-and the time it was fetched. Each worker keeps the parsed copy of the version it
-last saw, so a request costs one small Redis read. When the copy is older than
+Redis holds the movies in per-record hashes and sorted sets (website.redisindex), with
+a version and the time the store read behind it began. A request costs at most one
+small Redis read (the version, checked every `recheck` seconds per worker) plus the
+reads of its own page; no worker holds the archive. When the version is older than
 `max_age`, the first request to notice takes a Redis lock (redis-py's `Lock`, shared
-by every worker of every dyno) and refreshes in a background thread; it and every
-other request are served the stale copy at once. Only a cold cache (nothing in
-Redis yet) makes a request wait, at most `cold_wait` seconds, for the one worker
-that fetches.
+by every worker of every dyno) and refreshes in a background thread, reading only the
+indexes and owner objects whose stamp changed; it and every other request are served
+the current version at once. Only a cold cache (no version in Redis) makes a request
+wait, at most `cold_wait` seconds, for the one worker that fills it.
 
-Anything in Redis this worker cannot read (not JSON, missing fields, another
-format, data that does not match its version, a key of the wrong type) is a cache
-miss: logged once, and overwritten by the refresh the miss starts.
+Anything in Redis this worker cannot read (not JSON, missing fields, another format,
+a key of the wrong type, an id without its record) is a miss: logged once, the request
+is answered from the store, and a refresh fills a new generation of keys (the old one goes
+a little later, once no reader can be in it).
 
 When Redis fails, it is skipped for a few seconds (a per-process Breaker) and
 workers read the store themselves (at most once per max_age); when the store is
@@ -20,7 +22,6 @@ down, the last copy is served.
 The movies are shown as their families left them (owner objects, moviepkg.owner). A
 change made on this worker shows at once here (an overlay kept for the longest a
 cached copy without it can live), and refreshes the cache for every other worker.
-A cached copy is as old as the moment its store read began.
 """
 
 from __future__ import annotations
@@ -28,35 +29,28 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime
+from typing import Any
 
 import redis
 from redis.exceptions import LockError
 from redis.lock import Lock
 
-from moviepkg.owner import OwnerChange, OwnerObjects, apply_owner_changes
-from moviepkg.record import MovieIndex
+from moviepkg.owner import OwnerChange, OwnerObjects
+from moviepkg.record import MovieRecord
 
 from .breaker import Breaker
-from .index import (
-    EMPTY,
-    Meta,
-    Snapshot,
-    Unreadable,
-    parse_meta,
-    parse_movies,
-    read_store,
-    version_of,
-)
+from .index import EMPTY, EVERYTHING, Scope, Snapshot, Unreadable, parse_meta, read_store
+from .listing import Listing, Overlaid
+from .redisindex import GENERATIONS, META, PREFIX, Keys, RedisListing, Refresh, retire
 from .storage import Storage, StorageDown
 
 log = logging.getLogger("stopmo.website.catalog")
-PREFIX = "stopmo:index:"
-META, DATA, LOCK, FAILED = (PREFIX + name for name in ("meta", "data", "lock", "failed"))
+OLD = "stopmo:index:"  # the lock and the failed flag; the one-document cache of old
+LOCK, FAILED, COUNTER = OLD + "lock", OLD + "failed", PREFIX + "counter"
 LOCK_SECONDS = 30
 FAILED_SECONDS = 10
 
@@ -73,38 +67,47 @@ class Catalog:
         self.cold_wait = cold_wait
         self.clock = clock
         self.breaker = breaker or Breaker("redis")
-        # A worker asks Redis for the version at most this often; in between, its copy
-        # serves (a busy worker's requests then cost no round trip at all).
+        # A worker asks Redis for the version at most this often; in between, the version
+        # it knows serves (a busy worker's cached pages then cost no round trip at all).
         self.recheck = recheck
         self._read_at = -recheck  # time.monotonic() of the last read of Redis
-        self._local = EMPTY
+        self._listing: Listing = EMPTY  # the version this worker knows
+        self._local = EMPTY  # this worker's own copy, when it reads the store itself
         self._local_lock = threading.Lock()
         self._bad_meta: bytes | None = None  # the unreadable meta already looked at
         self._logged = ""  # the last unreadable value logged, so each is logged once
+        self._spoiled = False  # Redis held garbage: rebuild it at the next refresh
         self.last_error = ""
         self.owners = OwnerObjects()  # the owner objects read so far (read again if changed)
         self._overlay: dict[str, tuple[float, OwnerChange]] = {}  # id -> (until, change)
-        self._overlaid: tuple[tuple[str, int], Snapshot] | None = None
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self) -> Listing:
         """The movies to show now; never raises, never waits long."""
         return self._with_overlay(self._snapshot())
 
-    def _snapshot(self) -> Snapshot:
+    def _snapshot(self) -> Listing:
         if self.cache is None or not self.breaker.allow():
-            return self._direct()
+            return self._without_redis()
         try:
-            snapshot = self._cached()
+            listing = self._cached()
         except redis.RedisError as exc:
             self.last_error = f"redis: {exc}"
             self.breaker.failed(exc)
-            return self._direct()
+            return self._without_redis()
         except Exception as exc:  # a failsafe: a page without the cache, not a 500
             log.exception("reading the cache failed, reading the store directly")
             self.breaker.failed(exc)
-            return self._direct()
+            return self._without_redis()
         self.breaker.succeeded()
-        return snapshot
+        return listing
+
+    def _without_redis(self) -> Listing:
+        """The store read directly; when that fails too, the last version this worker
+        knew, so the pages it rendered of it are still served (website.pagecache)."""
+        direct = self._direct()
+        if direct.version or self.cache is None or not self._listing.version:
+            return direct
+        return self._listing
 
     def owner_changed(self, change: OwnerChange) -> None:
         """A family changed their movie here: show it at once on this worker, and refresh
@@ -123,26 +126,19 @@ class Catalog:
             self.breaker.failed(exc)
         self._read_at = -self.recheck  # this worker looks again at its next request
 
-    def _with_overlay(self, snapshot: Snapshot) -> Snapshot:
-        """snapshot with this worker's recent owner changes applied."""
+    def _with_overlay(self, listing: Listing) -> Listing:
+        """listing with this worker's recent owner changes applied."""
         if not self._overlay:
-            return snapshot
+            return listing
         now = self.clock()
         with self._local_lock:
             for movie_id in [k for k, (until, _) in self._overlay.items() if until < now]:
                 del self._overlay[movie_id]
             changes = {movie_id: change for movie_id, (_, change) in self._overlay.items()}
-            made = self._overlaid
         if not changes:
-            return snapshot
-        mark = (snapshot.version, hash(tuple(sorted(changes.items(), key=lambda i: i[0]))))
-        if made is not None and made[0] == mark:
-            return made[1]
-        overlaid = Snapshot.of(apply_owner_changes(snapshot.movies, changes),
-                               snapshot.fetched_at, f"{snapshot.version}+{mark[1]:x}")
-        with self._local_lock:
-            self._overlaid = (mark, overlaid)
-        return overlaid
+            return listing
+        mark = f"{hash(tuple(sorted(changes.items(), key=lambda i: i[0]))) & 0xffffffff:x}"
+        return Overlaid(listing, changes, mark)
 
     def redis_status(self) -> str:
         """'off', 'ok' or 'down: <why>'; PING Redis unless the breaker skips it."""
@@ -160,82 +156,85 @@ class Catalog:
 
     # --- Redis path ---------------------------------------------------------------------
 
-    def _cached(self) -> Snapshot:
-        local = self._local
-        if local.version and time.monotonic() - self._read_at < self.recheck:
-            return local
-        snapshot = self._read()
-        if snapshot is not None:
+    def _cached(self) -> Listing:
+        known = self._listing
+        if known.version and time.monotonic() - self._read_at < self.recheck:
+            return known
+        listing = self._read()
+        if listing is not None:
             self._read_at = time.monotonic()
-        if snapshot is None:  # cold or unreadable: one worker fetches, the others wait a little
+        if listing is None:  # cold or unreadable: one worker fills it, the others wait a little
             if self._failed_recently():
                 return self._direct()
             token = self._try_lock()
             if token is not None:
                 return self._refresh(token)
             deadline = time.monotonic() + self.cold_wait
-            while snapshot is None and time.monotonic() < deadline:
+            while listing is None and time.monotonic() < deadline:
                 time.sleep(0.05)
-                snapshot = self._read()
-            if snapshot is None:
+                listing = self._read()
+            if listing is None:
+                if self.cache.exists(LOCK):  # still being filled: never a second full read
+                    self.last_error = "cache: being filled"
+                    return self._local
                 return self._direct()
-        if self.clock() - snapshot.fetched_at > self.max_age and not self._failed_recently():
+        if (self._spoiled or self.clock() - listing.fetched_at > self.max_age) \
+                and not self._failed_recently():
             token = self._try_lock()
             if token is not None:
                 # Another worker may have refreshed between our read and our lock: look again.
                 again = self._read()
-                if again is not None and self.clock() - again.fetched_at <= self.max_age:
+                if again is not None and self.clock() - again.fetched_at <= self.max_age \
+                        and not self._spoiled:
                     self._release(token)
                     return again
                 threading.Thread(target=self._refresh_quietly, args=(token,),
                                  name="index-refresh", daemon=True).start()
-        return snapshot
+        return listing
 
-    def _read(self) -> Snapshot | None:
-        """What Redis holds; None when it holds nothing this worker can read (a miss)."""
+    def _read(self) -> Listing | None:
+        """The version Redis holds; None when it holds nothing this worker can read."""
+        assert self.cache is not None
         raw: bytes | None = None
         try:
-            raw = self._get(META)
+            try:
+                value: bytes | str | None = self.cache.get(META)
+            except redis.ResponseError as exc:  # e.g. WRONGTYPE: not a string
+                raise Unreadable(f"{META}: {exc}") from None
+            raw = value.encode() if isinstance(value, str) else value
             if raw is None or raw == self._bad_meta:
                 return None
-            return self._load(parse_meta(raw))
+            meta = parse_meta(raw)
         except Unreadable as exc:
             self._bad_meta = raw
-            if str(exc) != self._logged:
-                self._logged = str(exc)
-                log.warning("unreadable value in Redis (%s*), a cache miss until it is "
-                            "rewritten: %s", PREFIX, exc)
+            self.unreadable(exc)
             return None
+        known = self._listing
+        if isinstance(known, Guarded) and (known.version, known.fetched_at) == (
+                meta.version, meta.fetched_at):
+            return known
+        listing = Guarded(RedisListing(self.cache, meta.version, meta.fetched_at,
+                                       Keys(meta.generation)), self)
+        self._listing = listing
+        return listing
 
-    def _get(self, key: str) -> bytes | None:
-        assert self.cache is not None
-        try:
-            value: bytes | str | None = self.cache.get(key)
-        except redis.ResponseError as exc:  # e.g. WRONGTYPE: not a string
-            raise Unreadable(f"{key}: {exc}") from None
-        return value.encode() if isinstance(value, str) else value
-
-    def _load(self, meta: Meta) -> Snapshot:
-        local = self._local
-        if local.version == meta.version:
-            if local.fetched_at != meta.fetched_at:  # refreshed elsewhere, same movies
-                local = replace(local, fetched_at=meta.fetched_at)
-                with self._local_lock:
-                    self._local = local
-            return local
-        data = self._get(DATA)
-        if data is None:
-            raise Unreadable(f"{DATA} is missing")
-        if version_of(data) != meta.version:
-            raise Unreadable(f"{DATA} does not match the version in {META}")
-        try:
-            movies = parse_movies(data, strict=True)
-        except (ValueError, RecursionError) as exc:
-            raise Unreadable(f"{DATA} is not an index this version reads ({exc})") from None
-        snapshot = Snapshot.of(movies, meta.fetched_at, meta.version)
-        with self._local_lock:
-            self._local = snapshot
-        return snapshot
+    def unreadable(self, exc: Exception, generation: int | None = None) -> None:
+        """Redis held something this worker cannot read: log it once, and rebuild it now
+        in the background unless another worker is refreshing (or already rebuilt the
+        generation it was read in)."""
+        if generation is not None and generation != self._generation_now():
+            return  # read in a generation already replaced: the new one is fine
+        self._spoiled = True
+        if str(exc) != self._logged:
+            self._logged = str(exc)
+            log.warning("unreadable value in Redis (%s*), a cache miss until it is "
+                        "rewritten: %s", PREFIX, exc)
+        with contextlib.suppress(redis.RedisError):
+            if not self._failed_recently():
+                token = self._try_lock()
+                if token is not None:
+                    threading.Thread(target=self._refresh_quietly, args=(token,),
+                                     name="index-rebuild", daemon=True).start()
 
     def _failed_recently(self) -> bool:
         """Whether a refresh failed in the last seconds (a key without expiry does not count)."""
@@ -257,36 +256,82 @@ class Catalog:
         with contextlib.suppress(LockError):
             lock.release()
 
-    def _refresh(self, token: Lock | None = None) -> Snapshot:
-        """Fetch from the store, publish to Redis (over whatever was there) and to this worker."""
+    def _refresh(self, token: Lock | None = None) -> Listing:
+        """Bring Redis up to date with the store (only what changed); a new version when
+        anything did. Garbage in Redis: fill a new generation from the store."""
         assert self.cache is not None
         fetched_at = self.clock()  # what is read is as old as the start of the read
+        log.info("index refresh started", extra={"refresh": "started", "pid": os.getpid()})
         try:
-            movies = read_store(self.storage, self.owners)
+            try:
+                if self._spoiled or self._meta_unreadable():
+                    raise Unreadable("rebuilding")
+                generation = self._generation_now() or 0
+                changed = Refresh(self.cache, self.storage, Keys(generation)).run()
+            except Unreadable as exc:
+                if str(exc) != "rebuilding":
+                    log.warning("unreadable value in Redis (%s*): rebuilding it: %s", PREFIX, exc)
+                self.storage.check()  # StorageDown: keep what there is until the store answers
+                old, generation = self._generation_now(), int(self.cache.incr(GENERATIONS))
+                changed = Refresh(self.cache, self.storage, Keys(generation)).run() or 1
+                # Workers that read the old generation a moment ago may still ask it.
+                retire(self.cache, old if old is not None else 0,
+                       after=self.recheck * 4 + 10, now=time.time())
         except StorageDown as exc:
             self.last_error = f"storage: {exc}"
-            log.warning("storage unavailable, serving the last copy: %s", exc)
+            log.warning("storage unavailable, serving the last copy: %s", exc,
+                        extra={"refresh": "failed", "pid": os.getpid()})
             self.cache.set(FAILED, "1", ex=FAILED_SECONDS)  # do not hammer a store that is down
             if token is not None:
                 self._release(token)
-            return self._local
-        index = MovieIndex.build(movies, datetime.now(UTC))
-        data = index.to_json()
-        version = version_of(data)
+            return self._listing if self._listing.version else self._local
+        version = self._version_now() if not changed else None
+        if version is None:
+            version = f"{int(self.cache.incr(COUNTER)):016x}"
         pipe = self.cache.pipeline()
-        pipe.set(DATA, data)
-        pipe.set(META, json.dumps({"version": version, "fetched_at": fetched_at}))
-        pipe.delete(FAILED)
+        pipe.set(META, json.dumps({"version": version, "fetched_at": fetched_at,
+                                   "generation": generation}))
+        pipe.delete(FAILED, OLD + "meta", OLD + "data")  # the cache of before halls, if any
         pipe.execute()
-        if token is not None:
+        self._spoiled, self._bad_meta, self.last_error = False, None, ""
+        listing = Guarded(RedisListing(self.cache, version, fetched_at, Keys(generation)), self)
+        self._listing = listing
+        self._read_at = time.monotonic()
+        log.info("index refreshed: %d movies changed, %d public movies", changed,
+                 listing.total(), extra={"refresh": "done", "pid": os.getpid()})
+        if token is not None:  # after the line above: refreshes never overlap in the logs
             self._release(token)
-        snapshot = Snapshot.of(list(index.movies), fetched_at, version)
-        with self._local_lock:
-            self._local = snapshot
-        self._bad_meta = None
-        self.last_error = ""
-        log.info("index refreshed: %d public movies", len(snapshot.movies))
-        return snapshot
+        return listing
+
+    def _meta_unreadable(self) -> bool:
+        assert self.cache is not None
+        try:
+            raw = self.cache.get(META)
+            if raw is not None:
+                parse_meta(raw if isinstance(raw, bytes) else raw.encode())
+        except (Unreadable, redis.ResponseError):
+            return True
+        return False
+
+    def _generation_now(self) -> int | None:
+        """The generation the meta in Redis points at, if readable."""
+        assert self.cache is not None
+        with contextlib.suppress(Unreadable, redis.ResponseError):
+            raw = self.cache.get(META)
+            if raw is not None:
+                return parse_meta(raw if isinstance(raw, bytes) else raw.encode()).generation
+        return None
+
+    def _version_now(self) -> str | None:
+        """The version in Redis, if readable (kept when nothing changed: pages stay cached)."""
+        assert self.cache is not None
+        raw = self.cache.get(META)
+        if raw is None:
+            return None
+        try:
+            return parse_meta(raw if isinstance(raw, bytes) else raw.encode()).version
+        except Unreadable:
+            return None
 
     def _refresh_quietly(self, token: Lock) -> None:
         try:
@@ -316,3 +361,67 @@ class Catalog:
         with self._local_lock:
             self._local = snapshot
         return snapshot
+
+
+class Guarded:
+    """A RedisListing whose every answer falls back to the store when Redis cannot give
+    it (down, or holding garbage): a page is never a 500 because of the cache."""
+
+    def __init__(self, inner: RedisListing, catalog: Catalog) -> None:
+        self.inner = inner
+        self.catalog = catalog
+
+    @property
+    def version(self) -> str:
+        """The version in Redis."""
+        return self.inner.version
+
+    @property
+    def fetched_at(self) -> float:
+        """When the store read behind it began."""
+        return self.inner.fetched_at
+
+    def _ask(self, question: Callable[[Listing], Any]) -> Any:
+        try:
+            return question(self.inner)
+        except Unreadable as exc:
+            self.catalog.unreadable(exc, self.inner.keys.generation)
+        except redis.RedisError as exc:
+            self.catalog.last_error = f"redis: {exc}"
+            self.catalog.breaker.failed(exc)
+        return question(self.catalog._direct())
+
+    def total(self, scope: Scope = EVERYTHING) -> int:
+        """How many movies the scope has."""
+        found: int = self._ask(lambda listing: listing.total(scope))
+        return found
+
+    def page(self, scope: Scope, offset: int, count: int) -> list[MovieRecord]:
+        """count movies of the scope from offset, newest first."""
+        found: list[MovieRecord] = self._ask(lambda listing: listing.page(scope, offset, count))
+        return found
+
+    def get(self, movie_id: str) -> MovieRecord | None:
+        """The public movie with this id, or None."""
+        found: MovieRecord | None = self._ask(lambda listing: listing.get(movie_id))
+        return found
+
+    def find_code(self, typed: str) -> list[MovieRecord]:
+        """The movies whose code is what a person typed."""
+        found: list[MovieRecord] = self._ask(lambda listing: listing.find_code(typed))
+        return found
+
+    def festivals(self) -> list[str]:
+        """The festivals with public movies."""
+        found: list[str] = self._ask(lambda listing: listing.festivals())
+        return found
+
+    def halls(self) -> list[str]:
+        """The halls with public movies."""
+        found: list[str] = self._ask(lambda listing: listing.halls())
+        return found
+
+    @property
+    def movies(self) -> tuple[MovieRecord, ...]:
+        """Every movie, newest first (tools and tests)."""
+        return tuple(self.page(Scope(), 0, max(1, self.total())))

@@ -36,6 +36,11 @@ class Festival:
     station_names: Mapping[str, str] = field(default_factory=dict)
     movie_size: tuple[int, int] = DEFAULT_MOVIE_SIZE
     site_url: str = ""  # scheme://host[:port] of the public site; empty: the request's own
+    hall_names: Mapping[str, str] = field(default_factory=dict)  # unit id -> "Main hall"
+
+    def hall_name(self, hall: str) -> str:
+        """The hall's friendly name, or its id."""
+        return self.hall_names.get(hall) or hall
 
     def station_name(self, station_id: str) -> str:
         """The station's friendly name, or "Station N" for `st-N`."""
@@ -138,7 +143,8 @@ def festival_from_config(config: Mapping[str, Any]) -> Festival:
               "FESTIVAL_LOGO_URL": ("FESTIVAL_LOGO_URL", _logo_url),
               "STATION_NAMES": ("STATION_NAMES", _station_names),
               "STOPMO_OUTPUT_SIZE": ("MOVIE_SIZE", _movie_size),
-              "SITE_URL": ("SITE_URL", _site_url)}
+              "SITE_URL": ("SITE_URL", _site_url),
+              "HALL_NAMES": ("HALL_NAMES", _station_names)}
     values: dict[str, Any] = {}
     problems = []
     for variable, (key, parse) in checks.items():
@@ -150,4 +156,4 @@ def festival_from_config(config: Mapping[str, Any]) -> Festival:
         raise ValueError("; ".join(problems))
     return Festival(name=values["FESTIVAL_NAME"], logo_url=values["FESTIVAL_LOGO_URL"],
                     station_names=values["STATION_NAMES"], movie_size=values["MOVIE_SIZE"],
-                    site_url=values["SITE_URL"])
+                    site_url=values["SITE_URL"], hall_names=values["HALL_NAMES"])

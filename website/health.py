@@ -51,7 +51,7 @@ def report() -> tuple[dict[str, Any], int]:
     except Exception as exc:
         details["storage"] = f"down: {exc}"
     snapshot = catalog().snapshot()
-    details["movies"] = len(snapshot.movies)
+    details["movies"] = snapshot.total()
     serving = details["storage"] == "ok" or bool(snapshot.version)
     if not serving:
         details["status"] = "down"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from moviepkg.errors import RecordError
 from moviepkg.ids import normalize_code
 from moviepkg.owner import OWNER_PREFIX, OwnerObjects, apply_owner_changes
-from moviepkg.record import INDEX_KEY, MovieRecord, record_from_dict
+from moviepkg.record import INDEX_KEY, INDEX_PREFIX, MovieRecord, is_index_key, record_from_dict
 
 from .storage import Storage
 
@@ -25,8 +25,24 @@ class Unreadable(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Scope:
+    """Which movies a gallery shows: a festival's, a hall's, both, or (None) every one."""
+
+    festival: str | None = None
+    hall: str | None = None
+
+    def holds(self, movie: MovieRecord) -> bool:
+        """Whether movie is in this scope."""
+        return self.festival in (None, movie.festival) and self.hall in (None, movie.hall)
+
+
+EVERYTHING = Scope()
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
-    """One version of the public movies, newest first, with lookups."""
+    """One version of the public movies, newest first, with lookups, all in this worker's
+    memory: the catalog's copy when it reads the store itself (no Redis)."""
 
     version: str
     fetched_at: float
@@ -49,6 +65,31 @@ class Snapshot:
         code = normalize_code(typed)
         return list(self.by_code.get(code, [])) if code else []
 
+    def _scoped(self, scope: Scope) -> tuple[MovieRecord, ...]:
+        if scope == EVERYTHING:
+            return self.movies
+        return tuple(m for m in self.movies if scope.holds(m))
+
+    def total(self, scope: Scope = EVERYTHING) -> int:
+        """How many movies the scope has."""
+        return len(self._scoped(scope))
+
+    def page(self, scope: Scope, offset: int, count: int) -> list[MovieRecord]:
+        """count movies of the scope from offset, newest first."""
+        return list(self._scoped(scope)[offset:offset + count])
+
+    def get(self, movie_id: str) -> MovieRecord | None:
+        """The public movie with this id, or None."""
+        return self.by_id.get(movie_id)
+
+    def festivals(self) -> list[str]:
+        """The festivals with public movies, newest name first."""
+        return sorted({m.festival for m in self.movies}, reverse=True)
+
+    def halls(self) -> list[str]:
+        """The halls with public movies."""
+        return sorted({m.hall for m in self.movies})
+
 
 EMPTY = Snapshot("", 0.0, ())
 
@@ -59,6 +100,7 @@ class Meta:
 
     version: str
     fetched_at: float
+    generation: int = 0  # which keys hold the movies (website.redisindex.Keys)
 
 
 def version_of(data: bytes) -> str:
@@ -80,7 +122,10 @@ def parse_meta(raw: bytes) -> Meta:
     if isinstance(fetched_at, bool) or not isinstance(fetched_at, int | float) \
             or not math.isfinite(fetched_at):
         raise Unreadable("meta has no valid fetched_at")
-    return Meta(version, float(fetched_at))
+    generation = doc.get("generation", 0)
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        raise Unreadable("meta has no valid generation")
+    return Meta(version, float(fetched_at), generation)
 
 
 def parse_movies(data: bytes, strict: bool = False) -> list[MovieRecord]:
@@ -118,15 +163,21 @@ def read_store(storage: Storage, owners: OwnerObjects | None = None) -> list[Mov
 
 
 def _read_movies(storage: Storage) -> list[MovieRecord]:
-    data = storage.get_bytes(INDEX_KEY)
-    if data is not None:
-        try:
-            return parse_movies(data)
-        except (ValueError, RecursionError):
-            log.warning("movies/index.json is not a readable index: listing the records")
+    """Every index (each hall's, and a v1 movies/index.json), or every record if there is
+    no index at all; each movie once."""
+    keys = [key for key in storage.list_keys(INDEX_PREFIX.rstrip("/")) if is_index_key(key)]
+    if keys:
+        found: dict[str, MovieRecord] = {}
+        for key in sorted(keys, key=lambda k: (k != INDEX_KEY, k)):  # a hall's wins over v1
+            data = storage.get_bytes(key)
+            try:
+                found.update((m.id, m) for m in parse_movies(data or b'{"movies": []}'))
+            except (ValueError, RecursionError):
+                log.warning("%s is not a readable index: skipped", key)
+        return list(found.values())
     movies = []
     for key in storage.list_keys("movies/"):
-        if not key.endswith(".json") or key == INDEX_KEY:
+        if not key.endswith(".json") or "/" in key.removeprefix("movies/"):
             continue
         raw = storage.get_bytes(key)
         try:

@@ -102,7 +102,7 @@ def _current(movie_id: str) -> OwnerChange | None:
 def _change(movie_id: str, title: str | None, removed: bool) -> ResponseReturnValue:
     """Check the key, then write the change; every refusal says the same."""
     asked = _asked()
-    movie = catalog().snapshot().by_id.get(movie_id) if is_package_id(movie_id) else None
+    movie = catalog().snapshot().get(movie_id) if is_package_id(movie_id) else None
     if movie is None or not key_matches(asked.get("key"), movie.owner_key_sha256):
         log.info("owner change refused", extra={"package_id": movie_id[:80]})
         return _refused()

@@ -28,8 +28,8 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from .catalog import Catalog
-from .index import Snapshot
 from .languages import language
+from .listing import Listing
 
 ENTRIES = 512  # pages per worker: a few hundred KB
 
@@ -73,13 +73,13 @@ class PageCache:
                 self._pages.popitem(last=False)
 
 
-def current_snapshot() -> Snapshot:
-    """The catalog's movies for this request (read once per request)."""
+def current_snapshot() -> Listing:
+    """The catalog's movies for this request (its version asked once per request)."""
     if "stopmo_snapshot" not in g:
         found: Catalog = current_app.extensions["stopmo.catalog"]
         g.stopmo_snapshot = found.snapshot()
-    snapshot: Snapshot = g.stopmo_snapshot
-    return snapshot
+    listing: Listing = g.stopmo_snapshot
+    return listing
 
 
 def cached(view: Callable[..., ResponseReturnValue]) -> Callable[..., Response]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # pragma: no cover
 
 _KEY_RE = re.compile(r"^movies/[a-z0-9][a-z0-9-]{0,62}\.(mp4|jpg|json)$|^movies/index\.json$"
+                     r"|^movies/index/[a-z0-9][a-z0-9-]{0,40}/\d{4}-\d{2}-\d{2}\.json$"
                      r"|^owner/[a-z0-9][a-z0-9-]{0,62}\.json$")
 
 
@@ -114,8 +116,18 @@ class FolderStorage(Storage):
         base = self.root / folder
         if not base.is_dir():
             return []
-        return sorted(f"{folder}/{p.name}" if folder else p.name for p in base.iterdir()
-                      if p.is_file() and p.name.startswith(start) and not p.name.startswith("."))
+        keys = []
+        for entry in os.scandir(base):  # only the names that start right, then all below
+            if entry.name.startswith(".") or not entry.name.startswith(start):
+                continue
+            if entry.is_file():
+                keys.append(f"{folder}/{entry.name}" if folder else entry.name)
+                continue
+            for top, dirs, files in os.walk(entry.path):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                here = Path(top).relative_to(self.root).as_posix()
+                keys += [f"{here}/{name}" for name in files if not name.startswith(".")]
+        return sorted(keys)
 
     def list_stamped(self, prefix: str) -> dict[str, str]:
         """The files under prefix with their size, time and inode."""

@@ -23,11 +23,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from moviepkg.ids import is_package_id, normalize_code
-from moviepkg.record import MovieRecord
+from moviepkg.record import MovieRecord, is_name
 
 from .catalog import Catalog
 from .festival import Festival, length_text, length_words, movie_title, whole_seconds
-from .index import Snapshot
+from .index import Scope
+from .listing import Listing
 from .pagecache import cached, current_snapshot
 from .sharing import Shared, shared
 from .storage import Storage, check_key
@@ -63,7 +64,7 @@ def festival() -> Festival:
 @bp.app_context_processor
 def festival_look() -> dict[str, Any]:
     """Every page shows the festival's name and logo."""
-    return {"festival": festival()}
+    return {"festival": festival(), "hall_name": festival().hall_name}
 
 
 def site_media_url(key: str) -> str:
@@ -101,11 +102,20 @@ def movie_view(movie: MovieRecord) -> dict[str, Any]:
             "download_url": url_for("pages.download", movie_id=movie.id)}
 
 
-def page_of(snapshot: Snapshot, page: int, size: int) -> tuple[list[MovieRecord], int, int]:
-    """Cut the movies into pages; return (movies of the page, page, number of pages)."""
-    pages = max(1, math.ceil(len(snapshot.movies) / size))
+def scope_asked() -> Scope:
+    """The gallery's scope from ?festival= and ?hall= (anything else: every movie)."""
+    festival, hall = request.args.get("festival"), request.args.get("hall")
+    return Scope(festival if is_name(festival) else None, hall if is_name(hall) else None)
+
+
+def page_of(listing: Listing, scope: Scope, page: int,
+            size: int) -> tuple[list[MovieRecord], int, int, int]:
+    """One page of the scope's movies: (its movies, the page, how many pages, how many
+    movies); only that page is read."""
+    total = listing.total(scope)
+    pages = max(1, math.ceil(total / size))
     page = min(max(1, page), pages)
-    return list(snapshot.movies[(page - 1) * size: page * size]), page, pages
+    return listing.page(scope, (page - 1) * size, size), page, pages, total
 
 
 def told(what: str, movie: MovieRecord) -> None:
@@ -118,7 +128,7 @@ def public_movie(movie_id: str) -> MovieRecord:
     """The public movie with this id, or a 404."""
     if not is_package_id(movie_id):
         abort(404)
-    movie = current_snapshot().by_id.get(movie_id)
+    movie = current_snapshot().get(movie_id)
     if movie is None:
         abort(404)
     return movie
@@ -128,11 +138,14 @@ def public_movie(movie_id: str) -> MovieRecord:
 @cached
 def gallery() -> str:
     """Every public movie, newest first, a page at a time."""
-    snapshot = current_snapshot()
-    movies, page, pages = page_of(snapshot, request.args.get("page", 1, type=int),
-                                  current_app.config["PAGE_SIZE"])
+    listing, scope = current_snapshot(), scope_asked()
+    movies, page, pages, total = page_of(listing, scope, request.args.get("page", 1, type=int),
+                                         current_app.config["PAGE_SIZE"])
+    festivals, halls = listing.festivals(), listing.halls()
     return render_template("gallery.html", movies=[movie_view(m) for m in movies], page=page,
-                           pages=pages, total=len(snapshot.movies),
+                           pages=pages, total=total, scope=scope,
+                           festivals=festivals if len(festivals) > 1 else [],
+                           halls=halls if len(halls) > 1 else [],
                            degraded=bool(catalog().last_error))
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from moviepkg.ids import movie_code
 from tests.festival import ROOT, ConsoleClient, Festival
+from tests.listing import listed_ids
 from tests.services import chromium_page, wait_until
 
 pytestmark = pytest.mark.slow  # the whole festival, every program real
@@ -132,8 +133,7 @@ def test_a_movies_story_and_its_take_down_over_the_festival(tmp_path: Path) -> N
         take_down_and_check(festival, package_id, video)
         movies = festival.store / "movies"
         assert not list(movies.glob(f"{package_id}*")), list(movies.glob(f"{package_id}*"))
-        index = json.loads((movies / "index.json").read_text())
-        assert package_id not in json.dumps(index)
+        assert package_id not in listed_ids(festival.store)
         wait_until(lambda: "taken_down" in [line["kind"] for line in (story(
             console, code) or {}).get("timeline", [])], timeout=15, interval=0.5,
             message="the take-down in the movie's story")

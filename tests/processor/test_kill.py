@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from processor.s3store import S3Store
 from processor.screen import read_fake_screen
 from tests.demo import make_demo
+from tests.listing import listed_ids
 from tests.processor.conftest import daemon, daemon_env, state_of
 from tests.services import S3Server, ThrottledProxy, wait_until
 
@@ -33,9 +34,8 @@ def test_kill_9_mid_encode(tmp_path: Path) -> None:
                    message="done after restart")
     published = sorted(p.name for p in (tmp_path / "store" / "movies").iterdir())
     assert published == sorted([f"{package.name}.mp4", f"{package.name}.jpg",
-                                f"{package.name}.json", "index.json"])
-    index = json.loads((tmp_path / "store" / "movies" / "index.json").read_text())
-    assert [m["id"] for m in index["movies"]] == [package.name]
+                                f"{package.name}.json", "index"])
+    assert listed_ids(tmp_path / "store") == [package.name]
     assert [s["package_id"] for s in read_fake_screen(tmp_path / "work" / "screen.jsonl")] == [
         package.name]
     assert not list(movies.glob(".*")) and not list((tmp_path / "store").glob(".uploading/*"))
@@ -68,9 +68,8 @@ def test_kill_9_mid_upload(tmp_path: Path, s3_server: S3Server) -> None:
         wait_until(lambda: state_of(tmp_path, package.name) == "done", timeout=60,
                    message="done after restart")
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="festival")["Contents"])
+    [index] = [key for key in keys if key.startswith("jff/movies/index/main/")]
     assert keys == sorted([f"jff/movies/{package.name}{ext}" for ext in (".mp4", ".jpg", ".json")]
-                          + ["jff/movies/index.json"])
-    index = json.loads(client.get_object(Bucket="festival", Key="jff/movies/index.json")
-                       ["Body"].read())
-    assert [m["id"] for m in index["movies"]] == [package.name]
+                          + [index])
+    assert listed_ids(S3Store("festival", "jff", client=client)) == [package.name]
     assert not client.list_multipart_uploads(Bucket="festival").get("Uploads")

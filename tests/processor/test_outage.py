@@ -62,10 +62,11 @@ def test_the_screen_never_waits_for_the_uplink(tmp_path: Path) -> None:
             wait_until(lambda: all(state_of(tmp_path, p.name) == "done"
                                    for p in (first, second)),
                        timeout=90, message=f"published after the outage\n{tail(log)}")
+        index_key = f"jff/movies/index/main/{T0:%Y-%m-%d}.json"  # the hall main's, that day
         expected = sorted([f"jff/movies/{p.name}{ext}" for p in (first, second)
-                           for ext in (".mp4", ".jpg", ".json")] + ["jff/movies/index.json"])
+                           for ext in (".mp4", ".jpg", ".json")] + [index_key])
         assert bucket_keys(s3) == expected
-        index = json.loads(s3.client().get_object(Bucket="festival", Key="jff/movies/index.json")
+        index = json.loads(s3.client().get_object(Bucket="festival", Key=index_key)
                            ["Body"].read())
         assert [m["id"] for m in index["movies"]] == [second.name, first.name]  # once each
     finally:

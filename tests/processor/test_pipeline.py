@@ -11,13 +11,14 @@ import pytest
 
 from moviepkg.locks import try_lock
 from moviepkg.owner import key_hash, key_matches, new_owner_key
-from moviepkg.record import INDEX_KEY, parse_index, parse_record
+from moviepkg.record import parse_record
 from processor.encode import moov_before_mdat
 from processor.pipeline import Outcome, Pipeline
 from processor.s3store import S3Store
 from processor.screen import FakeScreen, read_fake_screen
 from processor.state import Step
 from tests.corpus import CORPUS
+from tests.listing import listed_ids
 from tests.processor.conftest import add_package, ffprobe_json, with_settings
 from tests.services import S3Server, skip_or_fail
 
@@ -45,8 +46,8 @@ def test_publish_to_the_folder_store(pipeline: Pipeline, tmp_path: Path) -> None
     record = parse_record((store / f"{package.name}.json").read_bytes())
     assert record.title == "שלום — hello" and record.public and record.frames == 12
     assert abs(record.duration_s - 5.2) < 0.05
-    index = parse_index((store / "index.json").read_bytes())
-    assert [m.id for m in index.movies] == [package.name]
+    assert listed_ids(tmp_path / "store") == [package.name]
+    assert (store / "index" / "main" / "2026-05-01.json").is_file()  # the hall main's, that day
     assert (store / f"{package.name}.jpg").read_bytes()[:2] == b"\xff\xd8"
     assert not package.exists(), "the package left the inbox"
     state = pipeline.states.load(package.name)
@@ -78,8 +79,7 @@ def test_packages_of_both_formats_are_published_with_the_owner_hash_and_size(
     assert key_matches(key, owned.owner_key_sha256) and older.owner_key_sha256 is None
     assert (owned.width, owned.height) == (older.width, older.height) == (640, 360)
     assert json.loads((store / f"{v1.name}.json").read_bytes())["version"] == 2
-    index = parse_index((store / "index.json").read_bytes())
-    assert {m.id for m in index.movies} == {v1.name, v2.name}
+    assert set(listed_ids(tmp_path / "store")) == {v1.name, v2.name}
 
 
 def test_nopublish_goes_to_the_screen_only(pipeline: Pipeline, tmp_path: Path) -> None:
@@ -174,12 +174,11 @@ def test_publish_to_s3(pipeline: Pipeline, s3_server: S3Server) -> None:
     assert run_one(s3_pipeline, second) is Outcome.PUBLISHED
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="festival")["Contents"])
     assert keys == sorted([f"jff-2026/movies/{p.name}{ext}" for p in (first, second)
-                           for ext in (".mp4", ".jpg", ".json")] + ["jff-2026/" + INDEX_KEY])
+                           for ext in (".mp4", ".jpg", ".json")]
+                          + ["jff-2026/movies/index/main/2026-05-01.json"])
     head = client.head_object(Bucket="festival", Key=f"jff-2026/movies/{first.name}.mp4")
     assert head["ContentType"] == "video/mp4"
-    index = json.loads(client.get_object(Bucket="festival",
-                                         Key="jff-2026/" + INDEX_KEY)["Body"].read())
-    assert [m["id"] for m in index["movies"]] == [second.name, first.name]
+    assert listed_ids(store) == [second.name, first.name]
 
 
 def test_a_package_folder_gone_missing_is_quarantined_once(pipeline: Pipeline) -> None:

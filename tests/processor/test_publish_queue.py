@@ -7,13 +7,13 @@ import random
 import shutil
 from pathlib import Path
 
-from moviepkg.record import parse_index
 from processor.pipeline import Outcome, Pipeline
 from processor.publishing import PUBLISH_RETRY_CAP
 from processor.report import package_line, queue_summary, status_document
 from processor.screen import FakeScreen
 from processor.state import Step
 from processor.store import FileStore
+from tests.listing import listed_ids
 from tests.processor.conftest import add_package
 
 
@@ -87,8 +87,7 @@ def test_a_two_hour_outage_gives_up_nothing(pipeline: Pipeline, tmp_path: Path) 
 
     root.parent.mkdir()  # the uplink is back
     assert down.publisher.drain() == 2  # the whole backlog at once, not one per backoff
-    index = parse_index((root / "movies" / "index.json").read_bytes())
-    assert [m.id for m in index.movies] == [third.name, first.name]
+    assert listed_ids(root) == [third.name, first.name]
     for package in (first, third):
         state = down.states.load(package.name)
         assert state is not None and state.step is Step.DONE and state.last_error == ""

@@ -20,14 +20,23 @@ import pytest
 
 from moviepkg.ids import movie_code, new_package_id
 from moviepkg.record import (
+    DEFAULT_HALL,
     INDEX_KEY,
+    MovieIndex,
     MovieRecord,
+    index_key,
     parse_index,
     poster_key,
     record_key,
     video_key,
 )
-from processor.index import rebuild_index, update_index
+from processor.index import (
+    listed_records,
+    rebuild_index,
+    remove_from_index,
+    remove_from_store,
+    update_index,
+)
 from processor.s3store import S3Store
 from processor.storage import open_store
 from processor.store import (
@@ -116,9 +125,14 @@ def publish(store: Store, record: MovieRecord, lock: Path) -> None:
 
 
 def indexed(store: Store) -> list[str]:
-    data = store.get_bytes(INDEX_KEY)
+    return [movie.id for movie in listed_records(store)]
+
+
+def day_index(store: Store) -> MovieIndex:
+    """The index of the hall main of BASE's day (where every make_record is listed)."""
+    data = store.get_bytes(index_key(DEFAULT_HALL, BASE.date()))
     assert data is not None
-    return [movie.id for movie in parse_index(data).movies]
+    return parse_index(data)
 
 
 # -- the store -----------------------------------------------------------------------
@@ -165,10 +179,10 @@ def test_s3_sets_content_type_and_cache_control(s3_store: S3Store, tmp_path: Pat
     (tmp_path / "p.jpg").write_bytes(b"\xff\xd8poster")
     s3.put_file("movies/x.jpg", tmp_path / "p.jpg", "image/jpeg")
     s3.put_bytes("movies/x.mp4", b"video", "video/mp4")
-    s3.put_bytes(INDEX_KEY, b"{}", JSON_TYPE)
+    s3.put_bytes("movies/index/main/2026-05-01.json", b"{}", JSON_TYPE)
     expected = {"movies/x.jpg": ("image/jpeg", CACHE_IMMUTABLE),
                 "movies/x.mp4": ("video/mp4", CACHE_IMMUTABLE),
-                INDEX_KEY: (JSON_TYPE, CACHE_REVALIDATE)}
+                "movies/index/main/2026-05-01.json": (JSON_TYPE, CACHE_REVALIDATE)}
     for key, (content_type, cache) in expected.items():
         full = f"{s3.prefix}/{key}" if s3.prefix else key
         head = s3.client.head_object(Bucket=s3.bucket, Key=full)
@@ -365,9 +379,7 @@ def test_update_index_adds_replaces_and_drops_private(store: Store, tmp_path: Pa
 
     renamed = replace(first, title="The cat who flew")
     publish(store, renamed, lock)
-    data = store.get_bytes(INDEX_KEY)
-    assert data is not None
-    index = parse_index(data)
+    index = day_index(store)
     assert [m.title for m in index.movies] == [None, "The cat who flew"]
     assert index.generated_at == NOW
 
@@ -379,19 +391,27 @@ def test_update_index_is_idempotent(store: Store, tmp_path: Path) -> None:
     lock = tmp_path / "index.lock"
     record = make_record(1)
     publish(store, record, lock)
-    before = store.get_bytes(INDEX_KEY)
+    key = index_key(DEFAULT_HALL, BASE.date())
+    before = store.get_bytes(key)
     returned = update_index(store, record, NOW, lock)
-    assert store.get_bytes(INDEX_KEY) == before == returned.to_json()
+    assert store.get_bytes(key) == before == returned.to_json()
 
 
-def test_update_index_rebuilds_a_missing_index(store: Store, tmp_path: Path) -> None:
-    older = [make_record(1), make_record(2, public=False), make_record(3)]
-    for record in older:
-        store.put_bytes(record_key(record.id), record.to_json(), JSON_TYPE)
-    store.put_bytes("movies/st-9.mp4", b"video", "video/mp4")  # not a record
-    new = make_record(4)
-    publish(store, new, tmp_path / "index.lock")
-    assert indexed(store) == [new.id, older[2].id, older[0].id]
+def test_each_hall_and_day_has_its_own_index(store: Store, tmp_path: Path) -> None:
+    """A hall writes only its own indexes, one a day: small, and never another unit's."""
+    lock = tmp_path / "index.lock"
+    today, tomorrow = make_record(1), replace(make_record(2), created_at=BASE + timedelta(days=1))
+    other_hall = replace(make_record(3), hall="hall-2", festival="jff-2026")
+    for record in (today, tomorrow, other_hall):
+        publish(store, record, lock)
+    assert sorted(k for k in store.list_keys("movies/index/")) == [
+        index_key("hall-2", BASE.date()), index_key(DEFAULT_HALL, BASE.date()),
+        index_key(DEFAULT_HALL, BASE.date() + timedelta(days=1))]
+    assert indexed(store) == [tomorrow.id, other_hall.id, today.id]
+    assert [m.id for m in day_index(store).movies] == [today.id]
+    assert remove_from_index(store, other_hall.id, NOW, lock)  # its record is gone: found
+    assert indexed(store) == [tomorrow.id, today.id]
+    assert not store.exists(index_key("hall-2", BASE.date()))  # an empty index goes
 
 
 def test_update_index_rebuilds_a_corrupt_index_skipping_bad_records(
@@ -400,13 +420,14 @@ def test_update_index_rebuilds_a_corrupt_index_skipping_bad_records(
     store.put_bytes(record_key(good.id), good.to_json(), JSON_TYPE)
     store.put_bytes("movies/broken.json", b'{"id": "broken"', JSON_TYPE)
     store.put_bytes("movies/renamed.json", moved.to_json(), JSON_TYPE)  # wrong key for its id
-    store.put_bytes(INDEX_KEY, b"<html>502 Bad Gateway</html>", JSON_TYPE)
+    key = index_key(DEFAULT_HALL, BASE.date())
+    store.put_bytes(key, b"<html>502 Bad Gateway</html>", JSON_TYPE)
     new = make_record(3)
     with caplog.at_level(logging.WARNING, logger="processor.store"):
         publish(store, new, tmp_path / "index.lock")
     assert indexed(store) == [new.id, good.id]
     messages = "\n".join(r.getMessage() for r in caplog.records)
-    assert f"{INDEX_KEY} is unreadable" in messages
+    assert f"{key} is unreadable" in messages
     assert "skipping the unreadable record movies/broken.json" in messages
     assert f"skipping the record movies/renamed.json: it describes {moved.id}" in messages
 
@@ -418,10 +439,40 @@ def test_rebuild_index_repairs_a_stale_index(store: Store, tmp_path: Path) -> No
         publish(store, record, lock)
     hidden = replace(records[1], public=False)
     store.put_bytes(record_key(hidden.id), hidden.to_json(), JSON_TYPE)  # index not told
-    store.delete(INDEX_KEY)
-    index = rebuild_index(store, NOW, lock_path=lock)
+    store.delete(index_key(DEFAULT_HALL, BASE.date()))
+    stale = replace(make_record(7), created_at=BASE + timedelta(days=3))
+    store.put_bytes(stale.index_key, MovieIndex.build([stale], NOW).to_json(), JSON_TYPE)
+    [index] = rebuild_index(store, NOW, lock_path=lock)  # its record is gone: so is its day
     assert [m.id for m in index.movies] == [records[2].id, records[0].id]
     assert indexed(store) == [records[2].id, records[0].id]
+    assert not store.exists(stale.index_key)
+
+
+def test_a_v1_store_is_read_then_folded_into_the_hall_main(store: Store,
+                                                            tmp_path: Path) -> None:
+    """A store written before halls: its movies/index.json is listed, a take-down leaves it,
+    and `processor reindex` in the hall main moves its movies into that hall's indexes."""
+    lock = tmp_path / "index.lock"
+    old = [make_record(n) for n in range(3)]
+    v1s = []
+    for record in old:  # v1 records, and the v1 index, as stopmo wrote them before halls
+        v1 = {k: v for k, v in record.to_dict().items()
+              if k not in ("owner_key_sha256", "width", "height", "festival", "hall")}
+        v1s.append({**v1, "version": 1})
+        store.put_bytes(record_key(record.id), json.dumps(v1s[-1]).encode(), JSON_TYPE)
+    store.put_bytes(INDEX_KEY, json.dumps({"version": 1, "generated_at": "2026-05-01T13:00:00Z",
+                                           "movies": v1s[::-1]}).encode(), JSON_TYPE)
+    new = replace(make_record(5), created_at=BASE + timedelta(days=1))
+    publish(store, new, lock)
+    assert indexed(store) == [new.id, old[2].id, old[1].id, old[0].id]
+    remove_from_store(store, old[1].id, NOW, lock)
+    assert indexed(store) == [new.id, old[2].id, old[0].id]
+    other = rebuild_index(store, NOW, hall="hall-2", lock_path=lock)
+    assert other == [] and store.exists(INDEX_KEY)  # another hall leaves it alone
+    rebuild_index(store, NOW, lock_path=lock)
+    assert not store.exists(INDEX_KEY)
+    assert indexed(store) == [new.id, old[2].id, old[0].id]
+    assert {m.hall for m in listed_records(store)} == {DEFAULT_HALL}
 
 
 def test_concurrent_publishers_in_threads_lose_nothing(store: Store, tmp_path: Path) -> None:
@@ -487,6 +538,6 @@ def test_concurrent_publisher_processes_lose_nothing(tmp_path: Path) -> None:
     assert [child.wait(30) for child in children] == [0, 0, 0, 0]
     store = FileStore(root)
     assert sorted(indexed(store)) == sorted(r.id for r in [seed, *records])
-    doc = json.loads((root / INDEX_KEY).read_text())
+    doc = json.loads((root / index_key(DEFAULT_HALL, BASE.date())).read_text())
     assert len(doc["movies"]) == 21
     assert store.clean_up() == 0

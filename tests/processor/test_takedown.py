@@ -22,7 +22,7 @@ import pytest
 from moviepkg.commands import Command, parse_result
 from moviepkg.ids import movie_code, new_package_id
 from moviepkg.logs import setup_logging
-from moviepkg.record import INDEX_KEY, parse_index
+from moviepkg.record import INDEX_PREFIX
 from processor import cli, commands, report, takedown
 from processor.daemon import Daemon
 from processor.pipeline import Outcome, Pipeline
@@ -40,6 +40,7 @@ from processor.takedown import (
     take_down,
 )
 from processor.telemetry import ProcessorTelemetry
+from tests.listing import listed_ids
 from tests.processor.conftest import add_package, daemon, daemon_env, running, state_of
 from tests.processor.test_cli import base_env
 from tests.services import S3Server, wait_until
@@ -73,7 +74,8 @@ def publish(pipeline: Pipeline, minutes: int) -> str:
 
 
 def keys(store: Store) -> list[str]:
-    return store.list_keys("movies/")
+    """The store's movie objects, without the indexes."""
+    return [key for key in store.list_keys("movies/") if not key.startswith(INDEX_PREFIX)]
 
 
 def listening(pipeline: Pipeline) -> tuple[Pipeline, list[tuple[str, str, str]]]:
@@ -90,8 +92,7 @@ def shown(pipeline: Pipeline) -> list[str]:
 
 
 def indexed(store: Store) -> list[str]:
-    data = store.get_bytes(INDEX_KEY)
-    return [m.id for m in parse_index(data).movies] if data else []
+    return listed_ids(store)
 
 
 def test_take_down_removes_every_object_and_the_index_entry(unit: Pipeline) -> None:
@@ -99,8 +100,8 @@ def test_take_down_removes_every_object_and_the_index_entry(unit: Pipeline) -> N
     assert indexed(unit.store) == [stays, gone]
     done = take_down(unit, movie_code(gone).lower(), "ana")
     assert not done.already and done.package_id == gone and not done.keep_on_screen
-    assert keys(unit.store) == sorted([INDEX_KEY, *(f"movies/{stays}{suffix}" for suffix in
-                                                    (".jpg", ".json", ".mp4"))])
+    assert keys(unit.store) == sorted(f"movies/{stays}{suffix}" for suffix in
+                                      (".jpg", ".json", ".mp4"))
     assert indexed(unit.store) == [stays]
     state = unit.states.load(gone)
     assert state is not None and state.taken_down and state.taken_down_by == "ana"
@@ -124,7 +125,7 @@ def test_keep_on_screen_keeps_the_halls_copy_only(unit: Pipeline) -> None:
     done = take_down(unit, package_id, "ana", keep_on_screen=True)
     assert done.keep_on_screen
     assert "it stays on the big screen" in done.describe(ZoneInfo("UTC"))
-    assert keys(unit.store) in ([], [INDEX_KEY]) and indexed(unit.store) == []
+    assert keys(unit.store) == [] and indexed(unit.store) == []
     assert sorted(p.suffix for p in unit.movies_dir.glob(f"{package_id}.*")) == [
         ".jpg", ".json", ".mp4"]
     assert isinstance(unit.screen, FakeScreen)
@@ -172,7 +173,7 @@ def test_a_movie_only_the_store_knows_can_be_taken_down(unit: Pipeline) -> None:
     unit.remove_local_movie(package_id)
     done = take_down(unit, movie_code(package_id), "ana")
     assert done.package_id == package_id and not done.already
-    assert keys(unit.store) in ([], [INDEX_KEY]) and indexed(unit.store) == []
+    assert keys(unit.store) == [] and indexed(unit.store) == []
     state = unit.states.load(package_id)
     assert state is not None and state.taken_down and state.publish
     with pytest.raises(NoSuchMovie, match="no movie st-1-20260501t100000z-ffff on this "):
@@ -389,7 +390,8 @@ def test_the_unpublish_command(tmp_path: Path) -> None:
     assert kept.returncode == 0, kept.stderr
     assert kept.stdout == (f"taken down: {package.name} (code {code}) is off the website and "
                            f"the store; it stays on the big screen\n")
-    assert sorted(p.name for p in store.iterdir()) == ["index.json"]
+    assert sorted(p.name for p in store.iterdir()) in ([], ["index"])
+    assert listed_ids(store.parent) == []
     assert (tmp_path / "work" / "movies" / f"{package.name}.mp4").exists()
     state = json.loads((tmp_path / "work" / "state" / f"{package.name}.json").read_text())
     assert state["taken_down_by"] == "ana" and state["keep_on_screen"] is True
@@ -470,8 +472,8 @@ def test_unpublish_beside_a_running_daemon(tmp_path: Path) -> None:
         wait_until(lambda: state_of(tmp_path, second) == "done", timeout=60,
                    message="the other one published")
     published = sorted(p.name for p in (uplink / "store" / "movies").iterdir())
-    assert published == sorted(["index.json", *(f"{second}{s}" for s in (".jpg", ".json",
-                                                                          ".mp4"))])
+    assert published == sorted(["index", *(f"{second}{s}" for s in (".jpg", ".json", ".mp4"))])
+    assert listed_ids(uplink / "store") == [second]
     state = json.loads((tmp_path / "work" / "state" / f"{first}.json").read_text())
     assert state["step"] == "done" and state["taken_down_by"] == "ana"
     assert state["published_at"] == 0

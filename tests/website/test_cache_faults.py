@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -13,56 +12,56 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from tests.services import RedisServer
+from moviepkg.record import record_from_dict
+from tests.services import RedisServer, wait_until
 from tests.website.conftest import StoreBuilder, make_record
 from tests.website.test_catalog import CountingStorage, client
 from website.app import create_app
-from website.catalog import PREFIX, Catalog
+from website.catalog import FAILED, LOCK, OLD, Catalog
+from website.index import EVERYTHING, parse_meta
+from website.redisindex import META, Keys
 
-META, DATA, LOCK, FAILED = (PREFIX + name for name in ("meta", "data", "lock", "failed"))
-Spoil = Callable[[redis.Redis], None]
-
-
-def version_of(data: bytes) -> str:
-    """The version the website gives cached data: a hash of its bytes."""
-    return hashlib.sha256(data).hexdigest()[:16]
+Spoil = Callable[[redis.Redis, StoreBuilder], None]
 
 
-def valid_meta_with(data: bytes) -> bytes:
-    """A meta that vouches for data, as a writer with the same hashing would."""
-    return json.dumps({"version": version_of(data), "fetched_at": time.time()}).encode()
+def keys(r: redis.Redis) -> Keys:
+    """The key names of the generation the meta points at."""
+    return Keys(parse_meta(r.get(META) or b"").generation)
 
 
-def spoil_data(value: bytes, vouch: bool = False) -> Spoil:
-    def spoil(r: redis.Redis) -> None:
-        r.set(DATA, value)
-        if vouch:
-            r.set(META, valid_meta_with(value))
-    return spoil
-
-
-def wrong_type(key: str) -> Spoil:
-    def spoil(r: redis.Redis) -> None:
+def wrong_type(name: str) -> Spoil:
+    def spoil(r: redis.Redis, store: StoreBuilder) -> None:
+        key = META if name == "meta" else getattr(keys(r), name) if name != "all" \
+            else keys(r).zset(EVERYTHING)
         r.delete(key)
-        r.rpush(key, "not", "a", "string")
+        r.rpush(key, "not", "a", "hash")
     return spoil
 
 
-OLD_RECORDS = json.dumps({"version": 0, "movies": [{"id": "x", "name": "old format"}]}).encode()
+def record_value(value: bytes) -> Spoil:
+    def spoil(r: redis.Redis, store: StoreBuilder) -> None:
+        r.hset(keys(r).rec, store.records[0].id, value)
+    return spoil
+
+
+OLD_RECORD = json.dumps({"id": "x", "name": "old format", "version": 0}).encode()
 GARBAGE: dict[str, Spoil] = {
-    "meta not JSON": lambda r: r.set(META, b"\xff\x00{not json"),
-    "meta not an object": lambda r: r.set(META, b"[1, 2, 3]"),
-    "meta missing fields": lambda r: r.set(META, b'{"version": "0123456789abcdef"}'),
-    "meta in an older format": lambda r: r.set(META, b'{"v": 1, "ts": "2026-05-01"}'),
-    "meta of the wrong type": wrong_type(META),
-    "meta deep nesting": lambda r: r.set(META, b"[" * 100_000),
-    "data corrupted": spoil_data(b'{"version":1,"movies":[{"id":'),
-    "data not an index": spoil_data(b'{"movies": 5}', vouch=True),
-    "data in an older format": spoil_data(OLD_RECORDS, vouch=True),
-    "data deep nesting": spoil_data(b"[" * 100_000, vouch=True),
-    "data missing": lambda r: r.delete(DATA),
-    "data of the wrong type": wrong_type(DATA),
-    "a lock that never expires": lambda r: (r.delete(META), r.set(LOCK, b"garbage")),
+    "meta not JSON": lambda r, s: r.set(META, b"\xff\x00{not json"),
+    "meta not an object": lambda r, s: r.set(META, b"[1, 2, 3]"),
+    "meta missing fields": lambda r, s: r.set(META, b'{"version": "0123456789abcdef"}'),
+    "meta in an older format": lambda r, s: r.set(META, b'{"v": 1, "ts": "2026-05-01"}'),
+    "meta of the wrong type": wrong_type("meta"),
+    "meta deep nesting": lambda r, s: r.set(META, b"[" * 100_000),
+    "a record corrupted": record_value(b'{"id":'),
+    "a record in an older format": record_value(OLD_RECORD),
+    "a record deep nesting": record_value(b"[" * 100_000),
+    "a movie listed without its record": lambda r, s: r.hdel(keys(r).rec, s.records[0].id),
+    "the records of the wrong type": wrong_type("rec"),
+    "the gallery of the wrong type": wrong_type("all"),
+    "the codes of the wrong type": wrong_type("code"),
+    "a lock that never expires": lambda r, s: (r.delete(META), r.set(LOCK, b"garbage")),
+    "the old one-document cache": lambda r, s: (r.set(OLD + "meta", b"x"),
+                                                r.set(OLD + "data", b"y")),
 }
 
 
@@ -82,12 +81,15 @@ def fresh_worker(store: StoreBuilder, server: RedisServer) -> FlaskClient:
     return app.test_client()
 
 
-def assert_cache_is_readable(r: redis.Redis, store: StoreBuilder) -> None:
-    meta = json.loads(r.get(META))
-    data = r.get(DATA)
-    assert isinstance(meta["fetched_at"], float) and meta["version"] == version_of(data)
-    ids = [movie["id"] for movie in json.loads(data)["movies"]]
-    assert sorted(ids) == sorted(record.id for record in store.records)
+def cache_is_readable(r: redis.Redis, store: StoreBuilder) -> bool:
+    """Whether Redis holds exactly the store's movies, each readable."""
+    try:
+        now = keys(r)
+        ids = sorted(i.decode() for i in r.zrange(now.zset(EVERYTHING), 0, -1))
+        records = [record_from_dict(json.loads(r.hget(now.rec, i) or b"null")) for i in ids]
+    except Exception:
+        return False
+    return ids == sorted(record.id for record in store.records) and len(records) == len(ids)
 
 
 @pytest.mark.parametrize("garbage", sorted(GARBAGE))
@@ -97,12 +99,17 @@ def test_garbage_in_redis_is_a_miss_on_every_route(
         store.add(make_record(n))
     r = client(redis_server)
     fresh_worker(store, redis_server).get("/")  # a good cache, as a deploy would find it
-    assert_cache_is_readable(r, store)
+    assert cache_is_readable(r, store)
     for path, status in routes(store).items():
-        GARBAGE[garbage](r)
+        GARBAGE[garbage](r, store)
         response = fresh_worker(store, redis_server).get(path)
         assert response.status_code == status, (path, response.status_code)
-        assert_cache_is_readable(r, store)  # the miss refreshed: the garbage is gone
+        if garbage == "a lock that never expires":  # no version, and a lock nobody holds
+            assert cache_is_readable(r, store), path  # filled at once all the same
+        for looks in (f"/movies/{store.records[0].id}", "/?page=2"):  # read what was spoilt
+            assert fresh_worker(store, redis_server).get(looks).status_code == 200, looks
+        wait_until(lambda: cache_is_readable(r, store), timeout=5,
+                   message=f"the garbage rewritten after {path}")
 
 
 def test_garbage_is_logged_once_while_it_cannot_be_rewritten(
@@ -127,13 +134,13 @@ def test_a_failed_flag_that_never_expires_does_not_stop_refreshes(
     store.add(make_record(1))
     now = [1000.0]
     storage = CountingStorage(store.root)
-    catalog = Catalog(storage, client(redis_server), clock=lambda: now[0])
+    catalog = Catalog(storage, client(redis_server), clock=lambda: now[0], recheck=0)
     catalog.snapshot()
     client(redis_server).set(FAILED, "1")  # no expiry: not one the website wrote
     store.add(make_record(2))
     now[0] += 120
     catalog.snapshot()
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and len(catalog.snapshot().movies) != 2:
+    while time.monotonic() < deadline and catalog.snapshot().total() != 2:
         time.sleep(0.05)
-    assert len(catalog.snapshot().movies) == 2
+    assert catalog.snapshot().total() == 2

@@ -207,6 +207,6 @@ def test_honcho_runs_the_procfile_against_redis_over_tls_and_s3(
             assert json.loads(health.body) == {"redis": "ok", "storage": "ok", "movies": 1,
                                                "status": "ok"}
             # The index went into the Redis behind TLS.
-            assert redis.Redis(port=cache.port).exists("stopmo:index:data")
+            assert redis.Redis(port=cache.port).exists("stopmo:v2:meta")
         log = site.log_path.read_text()
         assert "web.1" in log and "Booting worker" in log, log
