@@ -174,7 +174,8 @@ class Catalog:
                 time.sleep(0.05)
                 listing = self._read()
             if listing is None:
-                if self.cache.exists(LOCK):  # still being filled: never a second full read
+                # Still being filled by another worker: never a second read of everything.
+                if self.cache is not None and self.cache.exists(LOCK):
                     self.last_error = "cache: being filled"
                     return self._local
                 return self._direct()
