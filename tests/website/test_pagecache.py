@@ -3,6 +3,8 @@ version, an ETag with 304, one page per language and address."""
 
 from __future__ import annotations
 
+import gzip
+
 from flask.testing import FlaskClient
 
 from tests.services import RedisServer, wait_until
@@ -71,3 +73,19 @@ def test_each_language_and_address_has_its_own_page(store: StoreBuilder,
     elsewhere = client.get("/", headers={"Accept-Language": "en"},
                            base_url="http://other.test")
     assert elsewhere.status_code == 200
+
+
+def test_pages_are_compressed_once_for_those_who_ask(store: StoreBuilder,
+                                                     redis_server: RedisServer) -> None:
+    store.add(make_record(1, title="The cat who flew"))
+    client, _ = client_and_pages(store, redis_server)
+    plain = client.get("/")
+    squeezed = client.get("/", headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert squeezed.headers["Content-Encoding"] == "gzip"
+    assert "Content-Encoding" not in plain.headers
+    assert gzip.decompress(squeezed.data) == plain.data and len(squeezed.data) < len(plain.data) / 2
+    assert "Accept-Encoding" in squeezed.headers["Vary"]
+    assert squeezed.headers["ETag"] != plain.headers["ETag"]
+    again = client.get("/", headers={"Accept-Encoding": "gzip", "If-None-Match":
+                                     squeezed.headers["ETag"]})
+    assert again.status_code == 304
