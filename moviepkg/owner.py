@@ -150,10 +150,15 @@ class OwnerObjects:
                 if data is None:
                     continue
                 try:
-                    seen[key] = (stamp, parse_owner_change(data, key))
+                    change = parse_owner_change(data, key)
                 except RecordError as exc:
                     warn(key, exc)
                     seen[key] = (stamp, None)
+                    continue
+                before = known[1] if known is not None else None
+                if before is not None and before.removed and not change.removed:
+                    change = before  # a removal is final, whatever was written after it
+                seen[key] = (stamp, change)
             self._seen = seen
             return {change.id: change for _, change in seen.values() if change is not None}
 
@@ -170,6 +175,6 @@ def apply_owner_changes(records: Iterable[Any], changes: Mapping[str, OwnerChang
         change = changes.get(record.id)
         if change is None:
             kept.append(record)
-        elif not change.removed:
-            kept.append(replace(record, title=change.title) if change.title else record)
+        elif not change.removed:  # the family's name, or none: "Movie CODE" again
+            kept.append(replace(record, title=change.title))
     return kept

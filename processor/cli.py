@@ -303,7 +303,8 @@ def _run(args: argparse.Namespace, pipeline: Pipeline, env: Environment,
         env.say(outcome.value)
         return _EXIT[outcome]
     now = datetime.now(UTC)
-    gone = sweep_owner_removals(pipeline.store, now, pipeline.index_lock, set())
+    gone = sweep_owner_removals(pipeline.store, now, pipeline.index_lock, set(),
+                                pipeline.settings.unit)
     hall = pipeline.settings.unit
     days = rebuild_index(pipeline.store, now, hall=hall, lock_path=pipeline.index_lock)
     removed = f" ({len(gone)} removed by their families taken out of the store)" if gone else ""

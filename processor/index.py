@@ -20,13 +20,20 @@ from pathlib import Path
 from moviepkg.errors import RecordError
 from moviepkg.ids import split_package_id
 from moviepkg.locks import exclusive
-from moviepkg.owner import OWNER_PREFIX, OwnerChange, OwnerObjects, apply_owner_changes
+from moviepkg.owner import (
+    OWNER_PREFIX,
+    OwnerChange,
+    OwnerObjects,
+    apply_owner_changes,
+    owner_key_of,
+)
 from moviepkg.record import (
     DEFAULT_HALL,
     INDEX_KEY,
     INDEX_PREFIX,
     MovieIndex,
     MovieRecord,
+    index_key,
     is_index_key,
     parse_index,
     parse_record,
@@ -144,13 +151,13 @@ def update_index(store: Store, record: MovieRecord, now: datetime, lock_path: Pa
 
 
 def remove_from_index(store: Store, package_id: str, now: datetime, lock_path: Path,
-                      record: MovieRecord | None = None) -> bool:
-    """Drop package_id's entry from the indexes that list it (its hall's index of its day,
-    or any index of that day when its record is gone, and a v1 movies/index.json);
-    return whether one did. Under the same lock as update_index."""
+                      record: MovieRecord | None = None, hall: str = DEFAULT_HALL) -> bool:
+    """Drop package_id's entry from this hall's indexes that list it (its index of the
+    movie's day, and for the hall main a v1 movies/index.json); return whether one did.
+    Under the same lock as update_index. Never another hall's index."""
     removed = False
     with exclusive(lock_path):
-        for key in _candidate_indexes(store, package_id, record):
+        for key in _candidate_indexes(package_id, record, hall):
             data = store.get_bytes(key)
             listed = (_parse(store, key, data) if data is not None else None) or []
             kept = [r for r in listed if r.id != package_id]
@@ -161,17 +168,13 @@ def remove_from_index(store: Store, package_id: str, now: datetime, lock_path: P
     return removed
 
 
-def _candidate_indexes(store: Store, package_id: str, record: MovieRecord | None) -> list[str]:
-    """The indexes that may list package_id."""
-    keys = [INDEX_KEY]
+def _candidate_indexes(package_id: str, record: MovieRecord | None, hall: str) -> list[str]:
+    """This hall's indexes that may list package_id."""
+    keys = [INDEX_KEY] if hall == DEFAULT_HALL else []
     if record is not None:
-        return [record.index_key, *keys]
+        return [record.index_key, *keys] if record.hall == hall else keys
     parts = split_package_id(package_id)
-    if parts is None:
-        return keys
-    day = parts[1].date()
-    return [key for key in store.list_keys(INDEX_PREFIX)
-            if key.endswith(f"/{day:%Y-%m-%d}.json")] + keys
+    return ([index_key(hall, parts[1].date())] if parts is not None else []) + keys
 
 
 def rebuild_index(store: Store, now: datetime, *, hall: str = DEFAULT_HALL,
@@ -202,36 +205,72 @@ def _record(store: Store, package_id: str) -> MovieRecord | None:
         return None
 
 
-def remove_from_store(store: Store, package_id: str, now: datetime, index_lock: Path) -> None:
+def remove_from_store(store: Store, package_id: str, now: datetime, index_lock: Path,
+                      hall: str = DEFAULT_HALL) -> None:
     """Delete everything publishing put in the store for package_id (missing is fine).
 
     The record first, so a rebuilt index cannot list it again; then the index entry,
-    so the website forgets it at its next refresh; then the media.
+    so the website forgets it at its next refresh; then the media. A movie of another
+    hall: this unit never writes that hall's indexes (their unit does, and would lose an
+    entry racing this one), so it writes a removal (owner/<id>.json, as a family's link
+    does), which the website and every unit honour, and that hall's unit takes the index
+    entry out at its next sweep.
     """
     record = _record(store, package_id)
-    store.delete(record_key(package_id))
-    remove_from_index(store, package_id, now, index_lock, record)
+    if record is not None and record.hall != hall:
+        store.put_bytes(owner_key_of(package_id),
+                        OwnerChange(package_id, None, True, now.replace(microsecond=0))
+                        .to_json(), JSON_TYPE)
+        store.delete(record_key(package_id))
+        log.info("a movie of the hall %s: its removal written for that hall",
+                 record.hall, extra={"package_id": package_id})
+    else:
+        store.delete(record_key(package_id))
+        remove_from_index(store, package_id, now, index_lock, record, hall)
     store.delete(video_key(package_id))
     store.delete(poster_key(package_id))
     log.info("removed from %s", store.url, extra={"package_id": package_id})
 
 
-def sweep_owner_removals(store: Store, now: datetime, lock_path: Path,
-                         done: set[str]) -> list[str]:
-    """Take out of the store every movie its family removed with their owner link (the
-    site stopped showing it at once; this makes its public media addresses dead too).
+def sweep_owner_removals(store: Store, now: datetime, lock_path: Path, done: set[str],
+                         hall: str = DEFAULT_HALL) -> list[str]:
+    """Take out of the store every movie of this hall that its family removed with their
+    owner link, or another unit took down (the site stopped showing it at once; this
+    makes its public media addresses dead too, and drops it from this hall's index).
 
     done: the ids already swept by this process (a removal is final), updated; returns
-    the ids removed now.
+    the ids removed now. Another hall's movies are that hall's unit's to sweep.
     """
     removed = []
     for movie_id, change in owner_changes(store).items():
         if not change.removed or movie_id in done:
             continue
-        if store.exists(record_key(movie_id)) or store.exists(video_key(movie_id)):
-            remove_from_store(store, movie_id, now, lock_path)
-            log.info("removed by its family (owner link): out of the store",
+        record = _record(store, movie_id)
+        listed = _listed_here(store, movie_id, hall)
+        if record is not None and record.hall != hall:
+            continue  # its own unit sweeps it
+        if record is not None or listed or store.exists(video_key(movie_id)):
+            store.delete(record_key(movie_id))
+            if listed:
+                remove_from_index(store, movie_id, now, lock_path, hall=hall)
+            store.delete(video_key(movie_id))
+            store.delete(poster_key(movie_id))
+            log.info("removed (owner link or take-down): out of the store",
                      extra={"package_id": movie_id})
             removed.append(movie_id)
         done.add(movie_id)
     return removed
+
+
+def _listed_here(store: Store, package_id: str, hall: str) -> bool:
+    """Whether this hall's index of the movie's day (or, for main, the v1 index) lists it."""
+    parts = split_package_id(package_id)
+    keys = [index_key(hall, parts[1].date())] if parts is not None else []
+    if hall == DEFAULT_HALL:
+        keys.append(INDEX_KEY)
+    for key in keys:
+        data = store.get_bytes(key)
+        listed = (_parse(store, key, data) if data is not None else None) or []
+        if any(record.id == package_id for record in listed):
+            return True
+    return False

@@ -91,7 +91,7 @@ class Pipeline:
         self.states = StateStore(work / "state")
         self.index_lock = work / "index.lock"
         self.publisher = PublishQueue(self.states, store, self.movies_dir, work, clock,
-                                      self.rng, events)
+                                      self.rng, events, settings.unit)
 
     # --- taking packages in -----------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from moviepkg.backoff import backoff_delay
 from moviepkg.locks import try_lock
 from moviepkg.logs import package_context
-from moviepkg.record import parse_record, poster_key, record_key, video_key
+from moviepkg.record import DEFAULT_HALL, parse_record, poster_key, record_key, video_key
 
 from .index import owner_changes, sweep_owner_removals, update_index
 from .state import PackageState, StateStore, Step
@@ -80,8 +80,10 @@ class PublishQueue:
 
     def __init__(self, states: StateStore, store: Store, movies_dir: Path, work_dir: Path,
                  clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None, events: Events = no_events) -> None:
+                 rng: random.Random | None = None, events: Events = no_events,
+                 hall: str = DEFAULT_HALL) -> None:
         self.states, self.store, self.events = states, store, events
+        self.hall = hall  # this unit's: it sweeps only its own hall's removed movies
         self.movies_dir, self.work_dir = movies_dir, work_dir  # the movies, index.lock, locks/
         self.clock = clock
         self.rng = rng or random.Random()
@@ -245,12 +247,12 @@ class PublishQueue:
         self._swept_at = time.monotonic()
         try:
             removed = sweep_owner_removals(self.store, datetime.now(UTC),
-                                           self.work_dir / "index.lock", self._swept)
+                                           self.work_dir / "index.lock", self._swept, self.hall)
         except StoreError as exc:
             log.info("the sweep of removed movies waits for the store: %s", exc)
             return []
         for movie_id in removed:
-            self.events("taken_down", movie_id, "by its family, with their owner link")
+            self.events("taken_down", movie_id, "by its family (owner link) or another hall")
         return removed
 
     def run(self, stop: threading.Event) -> None:

@@ -266,7 +266,8 @@ def _take_down_here(pipeline: Pipeline, takedowns: TakedownList, found: PackageS
         pipeline.states.save(state, pipeline.clock())  # from here nothing publishes it
     # Outside the lock (S3 may be slow): no publish try can start any more, and one that
     # ran has ended, so what is deleted now stays deleted.
-    remove_from_store(pipeline.store, package_id, datetime.now(UTC), pipeline.index_lock)
+    remove_from_store(pipeline.store, package_id, datetime.now(UTC), pipeline.index_lock,
+                      pipeline.settings.unit)
     with exclusive(lock):  # a kept movie may have moved on meanwhile: change one field
         latest = pipeline.states.load(package_id) or state
         latest.unpublished_at = pipeline.clock()

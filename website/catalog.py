@@ -45,12 +45,22 @@ from moviepkg.record import MovieRecord
 from .breaker import Breaker
 from .index import EMPTY, EVERYTHING, Scope, Snapshot, Unreadable, parse_meta, read_store
 from .listing import Listing, Overlaid
-from .redisindex import GENERATIONS, META, PREFIX, Keys, RedisListing, Refresh, retire
+from .redisindex import (
+    GENERATIONS,
+    META,
+    PREFIX,
+    Keys,
+    RedisListing,
+    Refresh,
+    generations,
+    retire,
+)
 from .storage import Storage, StorageDown
 
 log = logging.getLogger("stopmo.website.catalog")
 OLD = "stopmo:index:"  # the lock and the failed flag; the one-document cache of old
 LOCK, FAILED, COUNTER = OLD + "lock", OLD + "failed", PREFIX + "counter"
+DIRTY = PREFIX + "dirty"
 LOCK_SECONDS = 30
 FAILED_SECONDS = 10
 
@@ -120,10 +130,12 @@ class Catalog:
             return
         try:
             token = self._try_lock()
-            if token is not None:
-                self._refresh(token)
         except redis.RedisError as exc:
             self.breaker.failed(exc)
+            return
+        if token is not None:  # in the background: the family's answer does not wait on it
+            threading.Thread(target=self._refresh_quietly, args=(token,),
+                             name="index-refresh", daemon=True).start()
         self._read_at = -self.recheck  # this worker looks again at its next request
 
     def _with_overlay(self, listing: Listing) -> Listing:
@@ -259,49 +271,68 @@ class Catalog:
 
     def _refresh(self, token: Lock | None = None) -> Listing:
         """Bring Redis up to date with the store (only what changed); a new version when
-        anything did. Garbage in Redis: fill a new generation from the store."""
+        anything did, or when a refresh before stopped midway (it may have written some).
+        Garbage in Redis: fill a new generation from the store. Whatever happens, the
+        lock is released and a failure holds the others back for a few seconds."""
         assert self.cache is not None
         fetched_at = self.clock()  # what is read is as old as the start of the read
         log.info("index refresh started", extra={"refresh": "started", "pid": os.getpid()})
         try:
-            try:
-                if self._spoiled or self._meta_unreadable():
-                    raise Unreadable("rebuilding")
-                generation = self._generation_now() or 0
-                changed = Refresh(self.cache, self.storage, Keys(generation)).run()
-            except Unreadable as exc:
-                if str(exc) != "rebuilding":
-                    log.warning("unreadable value in Redis (%s*): rebuilding it: %s", PREFIX, exc)
-                self.storage.check()  # StorageDown: keep what there is until the store answers
-                old, generation = self._generation_now(), int(self.cache.incr(GENERATIONS))
-                changed = Refresh(self.cache, self.storage, Keys(generation)).run() or 1
-                # Workers that read the old generation a moment ago may still ask it.
-                retire(self.cache, old if old is not None else 0,
-                       after=self.recheck * 4 + 10, now=time.time())
+            return self._refresh_now(fetched_at)
         except StorageDown as exc:
             self.last_error = f"storage: {exc}"
             log.warning("storage unavailable, serving the last copy: %s", exc,
                         extra={"refresh": "failed", "pid": os.getpid()})
             self.cache.set(FAILED, "1", ex=FAILED_SECONDS)  # do not hammer a store that is down
-            if token is not None:
-                self._release(token)
             return self._listing if self._listing.version else self._local
-        version = self._version_now() if not changed else None
+        except Exception:
+            log.warning("index refresh failed", exc_info=True,
+                        extra={"refresh": "failed", "pid": os.getpid()})
+            with contextlib.suppress(redis.RedisError):
+                self.cache.set(FAILED, "1", ex=FAILED_SECONDS)
+            raise
+        finally:
+            if token is not None:  # after the lines above: refreshes never overlap in the logs
+                self._release(token)
+
+    def _refresh_now(self, fetched_at: float) -> Listing:
+        assert self.cache is not None
+        # Set while a refresh writes: one that stops midway leaves it, and the next one
+        # then makes a new version (pages cached of a half-written state go).
+        was_dirty = self.cache.getset(DIRTY, "1") is not None
+        try:
+            if self._spoiled or self._meta_unreadable():
+                raise Unreadable("rebuilding")
+            generation = self._generation_now() or 0
+            changed = Refresh(self.cache, self.storage, Keys(generation)).run()
+        except Unreadable as exc:
+            if str(exc) != "rebuilding":
+                log.warning("unreadable value in Redis (%s*): rebuilding it: %s", PREFIX, exc)
+            self.storage.check()  # StorageDown: keep what there is until the store answers
+            generation = int(self.cache.incr(GENERATIONS))
+            try:
+                changed = Refresh(self.cache, self.storage, Keys(generation)).run() or 1
+            except Exception:
+                retire(self.cache, generation, after=0, now=time.time())  # half-filled
+                raise
+            # Workers that read an old generation a moment ago may still ask it.
+            for old in generations(self.cache) - {generation}:
+                retire(self.cache, old, after=self.recheck * 4 + 10, now=time.time())
+        version = self._version_now() if not changed and not was_dirty else None
         if version is None:
             version = f"{int(self.cache.incr(COUNTER)):016x}"
         pipe = self.cache.pipeline()
         pipe.set(META, json.dumps({"version": version, "fetched_at": fetched_at,
                                    "generation": generation}))
-        pipe.delete(FAILED, OLD + "meta", OLD + "data")  # the cache of before halls, if any
+        pipe.delete(FAILED, DIRTY, OLD + "meta", OLD + "data")  # and the cache of before halls
         pipe.execute()
+        retire(self.cache, None, after=0, now=time.time())  # the generations whose time came
         self._spoiled, self._bad_meta, self.last_error = False, None, ""
         listing = Guarded(RedisListing(self.cache, version, fetched_at, Keys(generation)), self)
         self._listing = listing
         self._read_at = time.monotonic()
         log.info("index refreshed: %d movies changed, %d public movies", changed,
                  listing.total(), extra={"refresh": "done", "pid": os.getpid()})
-        if token is not None:  # after the line above: refreshes never overlap in the logs
-            self._release(token)
         return listing
 
     def _meta_unreadable(self) -> bool:
@@ -338,11 +369,8 @@ class Catalog:
         try:
             self._refresh(token)
         except Exception as exc:  # a background refresh must never take a worker down
-            log.exception("index refresh failed")
             if isinstance(exc, redis.RedisError):
                 self.breaker.failed(exc)
-            with contextlib.suppress(redis.RedisError):
-                self._release(token)
 
     # --- without Redis -----------------------------------------------------------------------
 

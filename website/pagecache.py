@@ -5,9 +5,10 @@ url_for per card: milliseconds, every request. Their content changes only when t
 catalog's version does (a publish, a take-down, a family's change), so each worker keeps
 the bytes of the pages it rendered, keyed by the version and everything else a page
 depends on (the address with its query, the host, the language, whether the store or
-the cache is down). A cached page costs the catalog's one small Redis read and a dict
-lookup. Each page has an ETag, so a browser's revalidation (`Cache-Control: no-cache`)
-is a bodiless 304; a phone that accepts gzip gets the bytes compressed once per page.
+the cache is down; with presigned media links, the half link life it is in). A cached
+page costs the catalog's one small Redis read and a dict lookup. Each page has an ETag,
+so a browser's revalidation (`Cache-Control: no-cache`) is a bodiless 304; a phone that
+accepts gzip gets the bytes compressed once per page.
 
 Hand-written: Flask-Caching stores pages in Redis (a round trip and a body per hit)
 or per process without a version in the key; this is a bounded dict and a decorator.
@@ -19,6 +20,7 @@ import functools
 import gzip
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from werkzeug.wrappers import Response
 from .catalog import Catalog
 from .languages import language
 from .listing import Listing
+from .storage import Storage
 
 ENTRIES = 512  # pages per worker: a few hundred KB
 
@@ -84,6 +87,14 @@ def current_snapshot() -> Listing:
     return listing
 
 
+def _link_period() -> str:
+    """With presigned media links in the pages (S3 without public objects), pages are
+    kept at most half a link's life: a page served is never holding an expired link."""
+    storage: Storage = current_app.extensions["stopmo.storage"]
+    life = storage.links_expire_after
+    return "" if life is None else str(int(time.time() // max(1.0, life / 2)))
+
+
 def cached(view: Callable[..., ResponseReturnValue]) -> Callable[..., Response]:
     """Serve view's page from this worker's cache while the catalog's version holds."""
 
@@ -93,7 +104,7 @@ def cached(view: Callable[..., ResponseReturnValue]) -> Callable[..., Response]:
         catalog: Catalog = current_app.extensions["stopmo.catalog"]
         pages: PageCache = current_app.extensions["stopmo.pages"]
         key = (snapshot.version, str(request.endpoint), request.full_path, request.host_url,
-               language(), "degraded" if catalog.last_error else "")
+               language(), "degraded" if catalog.last_error else "", _link_period())
         page = pages.get(key) if snapshot.version else None
         if page is None:
             made = current_app.make_response(view(*args, **kwargs))

@@ -233,14 +233,19 @@ class Refresh:
 
     def _index(self, key: str, stamp: str, owners: dict[str, OwnerChange]) -> None:
         data = self.storage.get_bytes(key)
-        listed = parse_movies(data) if data is not None else []
+        try:
+            listed = parse_movies(data) if data is not None else []
+        except (ValueError, RecursionError) as exc:  # its unit rewrites it: keep what was
+            log.warning("%s is not a readable index, kept as it was: %s", key, exc)
+            self.cache.hset(self.keys.idx, key, stamp)  # read again once it changes
+            return
         records = {}
         for record in listed:
             change = owners.get(record.id)
             if change is not None and change.removed:
                 continue
             records[record.id] = replace(record, title=change.title) \
-                if change is not None and change.title else record
+                if change is not None else record
         before = self._ids_of(key)
         gone = before - set(records)
         self._forget(gone, only_from=key)
@@ -268,17 +273,27 @@ class Refresh:
 
     def _put(self, records: Iterable[MovieRecord], key: str) -> None:
         """Write records (listed by the index key) and their places in every set: a few
-        commands per index, whatever its size (one mapping per key)."""
+        commands per chunk of movies (one mapping per key). A movie that moved (another
+        hall or festival) leaves the sets it was in."""
         batch = list(records)
-        if not batch:
-            return
+        for chunk in _chunks(batch, BATCH):
+            self._put_chunk(chunk, key)
+        self.changed += len(batch)
+
+    def _put_chunk(self, batch: list[MovieRecord], key: str) -> None:
+        raws = _call(lambda: self.cache.hmget(self.keys.rec, [r.id for r in batch]))
         codes = self._codes(batch)
         zsets: dict[str, dict[str, float]] = {}
-        for record in batch:
-            score = record.created_at.timestamp()
-            for name in self.keys.scopes(record):
-                zsets.setdefault(name, {})[record.id] = score
         pipe = self.cache.pipeline(transaction=False)
+        for record, raw in zip(batch, raws, strict=True):
+            score = record.created_at.timestamp()
+            scopes = self.keys.scopes(record)
+            for name in scopes:
+                zsets.setdefault(name, {})[record.id] = score
+            before = _record(raw, self.keys.rec) if raw is not None else None
+            for name in self.keys.scopes(before) if before is not None else []:
+                if name not in scopes:
+                    pipe.zrem(name, record.id)
         pipe.hset(self.keys.rec, mapping={
             record.id: json.dumps(record.to_dict(), ensure_ascii=False) for record in batch})
         for name, members in zsets.items():
@@ -289,7 +304,6 @@ class Refresh:
         pipe.hset(self.keys.code, mapping={code: " ".join(sorted(ids))
                                            for code, ids in codes.items()})
         pipe.execute()
-        self.changed += len(batch)
 
     def _codes(self, records: list[MovieRecord]) -> dict[str, set[str]]:
         wanted = sorted({record.code for record in records})
@@ -341,40 +355,13 @@ class Refresh:
     # --- owner objects ------------------------------------------------------------------
 
     def _owner_changes(self) -> dict[str, OwnerChange]:
-        """Every owner change (read again only where its stamp changed); apply the new ones
-        to the records already in Redis."""
+        """Every owner change (read again only where its stamp changed), applied to the
+        records in Redis. A removal is final: a later object saying otherwise is ignored.
+        The stamps are written last, so a refresh that fails midway reads them again."""
         stamped = {k: v for k, v in self.storage.list_stamped(OWNER_PREFIX).items()
                    if k.endswith(".json")}
         known = {_text(k) or "": _text(v) or "" for k, v in
                  _call(lambda: self.cache.hgetall(self.keys.own)).items()}
-        fresh: dict[str, OwnerChange] = {}
-        for key in sorted(stamped):
-            if known.get(key) == stamped[key]:
-                continue
-            data = self.storage.get_bytes(key)
-            if data is None:
-                continue
-            try:
-                change = parse_owner_change(data, key)
-            except RecordError as exc:
-                log.warning("skipping the unreadable owner object %s: %s", key, exc)
-                self.cache.hset(self.keys.own, key, stamped[key])
-                continue
-            fresh[change.id] = change
-            pipe = self.cache.pipeline(transaction=False)
-            pipe.hset(self.keys.ownch, change.id, change.to_json())
-            pipe.hset(self.keys.own, key, stamped[key])
-            pipe.execute()
-        removed = [movie_id for movie_id, change in fresh.items() if change.removed]
-        self._forget(removed)
-        for movie_id, change in fresh.items():
-            if change.removed:
-                continue
-            record = _record(self._hget(self.keys.rec, movie_id), self.keys.rec)
-            if record is not None:
-                self.cache.hset(self.keys.rec, movie_id, json.dumps(
-                    replace(record, title=change.title).to_dict(), ensure_ascii=False))
-                self.changed += 1
         changes = {}
         everything: dict[Any, Any] = _call(lambda: self.cache.hgetall(self.keys.ownch))
         for movie_id, raw in everything.items():
@@ -383,6 +370,43 @@ class Refresh:
             except RecordError as exc:
                 raise Unreadable(f"{self.keys.ownch} {_text(movie_id)}: {exc}") from None
             changes[change.id] = change
+        fresh: dict[str, OwnerChange] = {}
+        stamps: dict[str, str] = {}
+        for key in sorted(stamped):
+            if known.get(key) == stamped[key]:
+                continue
+            data = self.storage.get_bytes(key)
+            stamps[key] = stamped[key]
+            if data is None:
+                continue
+            try:
+                change = parse_owner_change(data, key)
+            except RecordError as exc:
+                log.warning("skipping the unreadable owner object %s: %s", key, exc)
+                continue
+            before = changes.get(change.id)
+            if before is not None and before.removed:
+                continue  # final
+            fresh[change.id] = changes[change.id] = change
+        # Every removal, each run: cheap, and a refresh that failed midway loses none.
+        removed = [movie_id for movie_id, change in changes.items() if change.removed]
+        if removed:
+            present = _call(lambda: self.cache.hmget(self.keys.rec, removed))
+            self._forget([m for m, raw in zip(removed, present, strict=True) if raw is not None])
+        for movie_id, change in fresh.items():
+            if change.removed:
+                continue
+            record = _record(self._hget(self.keys.rec, movie_id), self.keys.rec)
+            if record is not None:
+                self.cache.hset(self.keys.rec, movie_id, json.dumps(
+                    replace(record, title=change.title).to_dict(), ensure_ascii=False))
+                self.changed += 1
+        pipe = self.cache.pipeline(transaction=False)
+        for change in fresh.values():
+            pipe.hset(self.keys.ownch, change.id, change.to_json())
+        for key, stamp in stamps.items():
+            pipe.hset(self.keys.own, key, stamp)
+        pipe.execute()
         return changes
 
 
@@ -391,10 +415,22 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start:start + size]
 
 
-def retire(cache: redis.Redis, generation: int, after: float, now: float) -> None:
+def generations(cache: redis.Redis) -> set[int]:
+    """Every generation that has keys in Redis."""
+    found = set()
+    for key in cache.scan_iter(match=f"{PREFIX}g*:*", count=1000):
+        name = _text(key) or ""
+        number = name.removeprefix(PREFIX + "g").split(":", 1)[0]
+        if number.isdigit():
+            found.add(int(number))
+    return found
+
+
+def retire(cache: redis.Redis, generation: int | None, after: float, now: float) -> None:
     """Let the keys of an old generation go once readers have moved on (after seconds),
-    and delete those of the generations whose time has come."""
-    cache.zadd(RETIRED, {str(generation): now + after})
+    and delete those of the generations whose time has come (every refresh calls it)."""
+    if generation is not None:
+        cache.zadd(RETIRED, {str(generation): now + after})
     due: list[bytes] = cache.zrangebyscore(RETIRED, "-inf", now)  # type: ignore[assignment]
     for name in due:
         for key in cache.scan_iter(match=f"{PREFIX}g{_text(name)}:*", count=1000):

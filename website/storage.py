@@ -81,6 +81,11 @@ class Storage(abc.ABC):
         """The origin media URLs point at (for the Content-Security-Policy), if not ours."""
         return None
 
+    @property
+    def links_expire_after(self) -> float | None:
+        """How long the media URLs it gives stay valid (presigned), or None (forever)."""
+        return None
+
     def check(self) -> None:
         """Raise StorageDown if the store cannot be read."""
         self.list_keys("movies/index")
@@ -228,6 +233,11 @@ class S3Storage(Storage):
         url: str = self.client.generate_presigned_url("get_object", Params=params,
                                                       ExpiresIn=self.presign_seconds)
         return url
+
+    @property
+    def links_expire_after(self) -> float | None:
+        """Presigned URLs live presign_seconds; public ones forever."""
+        return None if self.public_base_url else float(self.presign_seconds)
 
     def lasting_url(self, key: str) -> str | None:
         """The public object URL (PUBLIC_BASE_URL); presigned ones expire: None."""

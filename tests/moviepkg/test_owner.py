@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -115,6 +116,9 @@ def test_owner_objects_round_trip_and_bad_ones_are_named() -> None:
     renamed = OwnerChange(change.id, "Dana's cat", True, T0)
     store[key] = renamed.to_json()
     assert objects.read({**stamps, key: "2"}, get, warned.append) == {change.id: renamed}
+    back = OwnerChange(change.id, "Back again", False, T0)  # a rename that raced the removal
+    store[key] = back.to_json()
+    assert objects.read({**stamps, key: "3"}, get, warned.append) == {change.id: renamed}
     assert objects.read({}, get, warned.append) == {}
 
 
@@ -123,6 +127,9 @@ def test_apply_owner_changes(tmp_path: Path) -> None:
     record = MovieRecord.for_package(package)
     named = OwnerChange(record.id, "Our dragon", False, T0)
     assert [r.title for r in apply_owner_changes([record], {record.id: named})] == ["Our dragon"]
+    cleared = OwnerChange(record.id, None, False, T0)  # the name taken away: the code again
+    titled = replace(record, title="A station's title")
+    assert [r.title for r in apply_owner_changes([titled], {record.id: cleared})] == [None]
     gone = OwnerChange(record.id, "Our dragon", True, T0)
     assert apply_owner_changes([record], {record.id: gone}) == []
     assert apply_owner_changes([record], {}) == [record]

@@ -32,9 +32,11 @@ from moviepkg.record import (
 )
 from processor.index import (
     listed_records,
+    owner_changes,
     rebuild_index,
     remove_from_index,
     remove_from_store,
+    sweep_owner_removals,
     update_index,
 )
 from processor.s3store import S3Store
@@ -409,7 +411,8 @@ def test_each_hall_and_day_has_its_own_index(store: Store, tmp_path: Path) -> No
         index_key(DEFAULT_HALL, BASE.date() + timedelta(days=1))]
     assert indexed(store) == [tomorrow.id, other_hall.id, today.id]
     assert [m.id for m in day_index(store).movies] == [today.id]
-    assert remove_from_index(store, other_hall.id, NOW, lock)  # its record is gone: found
+    assert not remove_from_index(store, other_hall.id, NOW, lock)  # not the hall main's
+    assert remove_from_index(store, other_hall.id, NOW, lock, hall="hall-2")  # no record: found
     assert indexed(store) == [tomorrow.id, today.id]
     assert not store.exists(index_key("hall-2", BASE.date()))  # an empty index goes
 
@@ -541,3 +544,23 @@ def test_concurrent_publisher_processes_lose_nothing(tmp_path: Path) -> None:
     doc = json.loads((root / index_key(DEFAULT_HALL, BASE.date())).read_text())
     assert len(doc["movies"]) == 21
     assert store.clean_up() == 0
+
+
+def test_a_unit_never_writes_another_halls_index(store: Store, tmp_path: Path) -> None:
+    """A take-down of another hall's movie writes a removal for that hall's unit, which
+    takes the entry out of its own index at its next sweep; the sweeping unit touches
+    only its own hall."""
+    main_lock, small_lock = tmp_path / "main.lock", tmp_path / "small.lock"
+    theirs = make_record(1)  # the hall main's
+    ours = replace(make_record(2), hall="small-hall")
+    publish(store, theirs, main_lock)
+    publish(store, ours, small_lock)
+    their_index = store.get_bytes(theirs.index_key)
+    remove_from_store(store, theirs.id, NOW, small_lock, hall="small-hall")
+    assert store.get_bytes(theirs.index_key) == their_index  # not written by small-hall
+    assert not store.exists(record_key(theirs.id)) and not store.exists(video_key(theirs.id))
+    assert owner_changes(store)[theirs.id].removed  # the site hides it at once
+    assert sweep_owner_removals(store, NOW, small_lock, set(), "small-hall") == []
+    assert store.get_bytes(theirs.index_key) == their_index
+    assert sweep_owner_removals(store, NOW, main_lock, set(), DEFAULT_HALL) == [theirs.id]
+    assert indexed(store) == [ours.id]

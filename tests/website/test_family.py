@@ -56,6 +56,7 @@ def test_a_family_finds_names_shares_and_removes_their_movie(
         # The QR code's link, scanned before the movie is online.
         page.goto(f"{site}/m/{movie.code}#k={key}")
         page.locator("#waiting").wait_for()
+        assert "#k=" not in page.url  # a shared "being made" address never carries the key
         assert page.get_attribute("html", "lang") == language
         assert page.get_attribute("html", "dir") == ("ltr" if language == "en" else "rtl")
         look("being-made")

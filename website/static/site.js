@@ -62,6 +62,26 @@
   var timer = null;
   var busy = false;
   var asked = 0;  // when the last check started
+  // The family's key (#k=..., from the QR code): out of the address at once, kept in this
+  // tab until the movie is here, then handed to the movie page the same way.
+  var slot = "stopmo-pending-" + url;
+  var found = /(?:^#|&)k=([A-Za-z0-9_-]{22})(?:&|$)/.exec(window.location.hash);
+  try {
+    if (found) { window.sessionStorage.setItem(slot, found[1]); }
+  } catch (error) { /* private browsing: the address keeps it */ }
+  if (found && window.history.replaceState) {
+    try {
+      if (window.sessionStorage.getItem(slot) === found[1]) {
+        window.history.replaceState(null, "", window.location.pathname + window.location.search);
+      }
+    } catch (error) { /* kept in the address */ }
+  }
+  function ownerHash() {
+    var kept = null;
+    try { kept = window.sessionStorage.getItem(slot); } catch (error) { kept = null; }
+    if (kept) { return "#k=" + kept; }
+    return found ? "#k=" + found[1] : "";
+  }
 
   function show(state) {
     var states = box.querySelectorAll(".state");
@@ -100,7 +120,9 @@
         busy = false;
         if (doc.status === "ready" && /^\/[^\/]/.test(doc.url)) {  // a page of this site
           show("ready");
-          window.location.replace(doc.url + window.location.hash);  // the owner key, if any
+          var hash = ownerHash();
+          try { window.sessionStorage.removeItem(slot); } catch (error) { /* nothing kept */ }
+          window.location.replace(doc.url + hash);  // the owner key, if any
           return;
         }
         show("waiting");
