@@ -61,7 +61,9 @@ STATE_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
                   "publish_backlog": (int,), "publish_oldest_s": _OPT_NUMBER,
                   "publish_last_error": _OPT_TEXT, "store_reachable": _OPT_BOOL,
                   "quarantined_today": (int,), "last_durations": (dict,),
-                  "disk_free_bytes": (int,), "taken_down": (int,)},
+                  "disk_free_bytes": (int,), "taken_down": (int,),
+                  # the H.264 encoder in use, and the frames per second of its last movie
+                  "encoder": _TEXT, "encode_fps": _OPT_NUMBER},
     "screen": {"connected": (bool,), "playing": _OPT_TEXT, "playlist": (int,)},
     "system": {"cpu_temp_c": _OPT_NUMBER, "throttled_now": _OPT_BOOL,
                "under_voltage_now": _OPT_BOOL, "throttled_since_boot": _OPT_BOOL,

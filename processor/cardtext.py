@@ -1,9 +1,8 @@
-"""Text on the title card: fonts with fallback, right-to-left order, wrapping to fit a box."""
+"""Text on the title card: the font with its glyphs, right-to-left order, wrapping to fit."""
 
 from __future__ import annotations
 
 import functools
-import os
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,13 +14,7 @@ from PIL import Image, ImageDraw, ImageFont, features
 
 from moviepkg.manifest import MAX_TITLE_CHARS
 
-FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
-FONT_PACKAGES = ("fonts-dejavu-core", "fonts-noto-core")
-# Preferred first; DejaVu last, as it covers Latin, Hebrew and Arabic in one face.
-_REGULAR = ("NotoSans-Regular.ttf", "NotoSansHebrew-Regular.ttf",
-            "NotoSansArabic-Regular.ttf", "DejaVuSans.ttf")
-_BOLD = ("NotoSans-Bold.ttf", "NotoSansHebrew-Bold.ttf", "NotoSansArabic-Bold.ttf",
-         "DejaVuSans-Bold.ttf")
+from .fonts import FontSet
 
 _RAQM = features.check("raqm")
 _REF = 100  # font size at which line breaks are chosen
@@ -33,51 +26,19 @@ Direction = Literal["ltr", "rtl"]
 Box = tuple[int, int, int, int]
 
 
-class FontsMissing(RuntimeError):
-    """No usable font file was found on this machine."""
-
-
-@dataclass(frozen=True, slots=True)
-class FontSet:
-    """Font files in order of preference; each text gets the first that has all its glyphs."""
-
-    regular: tuple[Path, ...]
-    bold: tuple[Path, ...]
-
-    def __post_init__(self) -> None:
-        """Refuse a set without a regular or a bold font."""
-        if not self.regular or not self.bold:
-            raise ValueError("FontSet: expected at least one regular and one bold font")
-
-    @classmethod
-    def find(cls, dirs: Sequence[Path] = FONT_DIRS) -> FontSet:
-        """Locate the Noto and DejaVu fonts; raise FontsMissing if there is none."""
-        found: dict[str, Path] = {}
-        for top in dirs:
-            for root, subdirs, files in os.walk(top):
-                subdirs.sort()
-                for name in sorted(set(files) & set(_REGULAR + _BOLD)):
-                    found.setdefault(name, Path(root) / name)
-        regular = tuple(found[n] for n in _REGULAR if n in found)
-        bold = tuple(found[n] for n in _BOLD if n in found)
-        if not regular and not bold:
-            raise FontsMissing(
-                f"no title card fonts ({', '.join(_REGULAR + _BOLD)}) in "
-                f"{', '.join(str(d) for d in dirs)}; install the Debian packages "
-                f"{' and '.join(FONT_PACKAGES)}")
-        return cls(regular or bold, bold or regular)
-
-    def pick(self, text: str, bold: bool = False) -> Path:
-        """Return the first font that has every glyph of text, else the one with most."""
-        paths = self.bold if bold else self.regular
-        chars = [ch for ch in set(text) if unicodedata.category(ch) not in ("Zs", "Cc", "Cf")]
-        return max(paths, key=lambda p: (sum(_has_glyph(p, ch) for ch in chars), -paths.index(p)))
-
-
-@functools.cache
-def default_fonts() -> FontSet:
-    """Return this machine's fonts, looked for once."""
-    return FontSet.find()
+def pick_font(fonts: FontSet, text: str, bold: bool = False) -> Path:
+    """Return the first font of the set that has every glyph of text, else the one with
+    most (the earlier of equals)."""
+    paths = fonts.bold if bold else fonts.regular
+    chars = [ch for ch in set(text) if unicodedata.category(ch) not in ("Zs", "Cc", "Cf")]
+    best, most = paths[0], -1
+    for path in paths:  # in order of preference: the first complete one needs no rival
+        found = sum(_has_glyph(path, ch) for ch in chars)
+        if found == len(chars):
+            return path
+        if found > most:
+            best, most = path, found
+    return best
 
 
 @functools.lru_cache(maxsize=256)  # a card tries a few sizes of each of its texts
@@ -295,7 +256,7 @@ def draw_text(draw: ImageDraw.ImageDraw, fonts: FontSet, value: str, box: Box,
     """Draw value in box as large as fits (at most max_size), wrapped onto max_lines."""
     if not value:
         return
-    block = _fit(fonts.pick(value, bold), value, box, max_lines, round(max_size), min_size,
+    block = _fit(pick_font(fonts, value, bold), value, box, max_lines, round(max_size), min_size,
                  valign)
     for line, origin in zip(block.lines, block.origins, strict=True):
         draw.text(origin, line, fill=colour, font=block.font, anchor="ls",

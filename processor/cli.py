@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
+import shutil
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from moviepkg.environment import Environment
@@ -20,20 +22,19 @@ from moviepkg.locks import try_lock
 from moviepkg.logs import package_context, setup_logging
 from moviepkg.settings import add_program_arguments
 
-from . import receiver, report
 from .config import DEFAULT_CONFIG, Settings, load_settings
 from .encode import Progress
 from .errors import ConfigError, DaemonRunning, ExitStatus
-from .index import rebuild_index, sweep_owner_removals
+from .fonts import FontsMissing, default_fonts
 from .pipeline import Outcome, Pipeline
 from .publishing import no_events
 from .screen import FakeScreen, NullScreen, Screen
 from .state import FINAL, TakedownList
 from .storage import open_store
 from .store import StoreError
-from .takedown import AmbiguousCode, NoSuchMovie, reload_through_daemon, take_down
-from .telemetry import ProcessorTelemetry
-from .titlecard import FontSet, FontsMissing
+
+if TYPE_CHECKING:  # each command imports only what it needs: `process` starts sooner
+    from .telemetry import ProcessorTelemetry
 
 log = logging.getLogger("stopmo.processor")
 
@@ -84,8 +85,24 @@ def _parser() -> argparse.ArgumentParser:
                      "--geometry (e.g. 50%%x50%%-0-0: half the screen, bottom right)")
     receive = sub.add_parser("receive", help="the forced command of a station's SSH key: "
                              "take one delivery (docs/delivery.md)")
-    receiver.add_arguments(receive)
+    _receive_arguments(receive)
     return parser
+
+
+def _receive_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `receive` options (all fixed by the forced command, none by the station);
+    processor/receiver.py serves them."""
+    parser.add_argument("--station", required=True, help="the station this key belongs to")
+    parser.add_argument("--inbox", required=True, type=Path, help="the processor's inbox")
+    parser.add_argument("--status-dir", type=Path, help="where heartbeats go "
+                        "(default INBOX/.status)")
+    parser.add_argument("--min-free-mb", type=int, default=100, help="refuse uploads while "
+                        "the inbox has less free space, stop one that gets there (default 100)")
+    parser.add_argument("--max-package-mb", type=int, help="what one station's staged uploads "
+                        "may take on disk (default: the largest valid package, about 2.1 GB)")
+    parser.add_argument("--rsync", default=shutil.which("rsync") or "/usr/bin/rsync",
+                        help="the rsync binary")
+    parser.add_argument("--log", type=Path, help="append JSON log lines to this file")
 
 
 def make_screen(settings: Settings) -> Screen:
@@ -131,13 +148,24 @@ def _log_quarters(package_id: str) -> Progress:
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
     """Run the command line with env's streams and variables; return the exit status."""
-    env = env or Environment.of_process()
+    status = _main(argv, env or Environment.of_process())
+    if env is None:  # this process's own command line: the process ends next
+        # Its final garbage collections would walk every object it ever made (Pillow's,
+        # babel's locale data): 10-30 ms of a `process` spent on nothing. Frozen objects
+        # are skipped; atexit handlers and file flushing run as always.
+        gc.freeze()
+    return status
+
+
+def _main(argv: Sequence[str] | None, env: Environment) -> int:
     args = _parser().parse_args(argv)
     setup_logging("processor", logging.DEBUG if args.debug else logging.INFO, stream=env.stderr)
     if not args.debug:
         for chatty in ("botocore", "boto3", "urllib3", "s3transfer", "watchdog"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
     if args.command == "receive":  # run by sshd: everything it needs is on its command line
+        from . import receiver
+
         return receiver.main(args, env)
     try:
         settings = load_settings(args.config, environ=env.env)
@@ -152,7 +180,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         return _screen(args, settings, env)
     if args.command in ("process", "run", "retry"):
         try:
-            FontSet.find()  # a title card needs fonts: say so now, not once per movie
+            default_fonts()  # a title card needs fonts: say so now, not once per movie
         except FontsMissing as exc:
             env.complain(f"fonts: {exc}")
             return ExitStatus.CONFIG
@@ -160,7 +188,11 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     progress = _terminal_bar(env.stderr) if on_tty and args.command == "process" \
         else _log_quarters
     # Only the daemon reports: one-shot commands come and go (and would take its client ids).
-    telemetry = ProcessorTelemetry(settings) if args.command == "run" else None
+    telemetry = None
+    if args.command == "run":
+        from .telemetry import ProcessorTelemetry
+
+        telemetry = ProcessorTelemetry(settings)
     pipeline = Pipeline(settings, store, make_screen(settings),
                         progress=telemetry.progress(progress) if telemetry else progress,
                         events=telemetry.event if telemetry else no_events)
@@ -232,6 +264,8 @@ def _process(package: Path, keep: bool, pipeline: Pipeline) -> Outcome:
 def _status(pipeline: Pipeline, as_json: bool, env: Environment) -> int:
     """Print where every package stands, the take-downs waiting for their movie, and the
     publish queue (as JSON with as_json)."""
+    from . import report
+
     tz, now = ZoneInfo(pipeline.settings.timezone), pipeline.clock()
     states = pipeline.states.all()
     takedowns = TakedownList(pipeline.settings.work_dir).entries()
@@ -258,6 +292,8 @@ def operator_name(environ: Mapping[str, str]) -> str:
 def _unpublish(args: argparse.Namespace, pipeline: Pipeline, env: Environment) -> int:
     """Take a movie down from the command line (a movie not here yet goes on the take-down
     list); exit 0 done, 5 not a code nor an id or a shared code, 1 the store failed."""
+    from .takedown import AmbiguousCode, NoSuchMovie, reload_through_daemon, take_down
+
     by = (args.by or operator_name(env.env)).strip()[:64] or "operator"
     try:
         done = take_down(pipeline, args.movie, by, keep_on_screen=args.keep_on_screen,
@@ -302,6 +338,8 @@ def _run(args: argparse.Namespace, pipeline: Pipeline, env: Environment,
         outcome = pipeline.advance(args.package_id)
         env.say(outcome.value)
         return _EXIT[outcome]
+    from .index import rebuild_index, sweep_owner_removals
+
     now = datetime.now(UTC)
     gone = sweep_owner_removals(pipeline.store, now, pipeline.index_lock, set(),
                                 pipeline.settings.unit)

@@ -25,11 +25,12 @@ from moviepkg.settings import (
 from moviepkg.storage import parse_storage_url
 from moviepkg.times import DEFAULT_TIMEZONE, TIMEZONE_ENV
 
+from .encoders import AUTO, CODECS
 from .errors import ConfigError
-from .titlecard import LANGUAGES
 
 DEFAULT_CONFIG = Path("/etc/stopmo/processor.toml")
 SCREENS = ("none", "fake", "mpv")
+LANGUAGES = ("he", "ar", "en")  # of the title card (titlecard.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,8 @@ class Settings:
     size: tuple[int, int] = (1280, 720)
     preset: str = "veryfast"
     crf: int = 23
+    codec: str = "libx264"  # or h264_v4l2m2m (the ARM board's hardware), or auto (try it)
+    bitrate_kbps: int = 0  # the hardware encoder's bit rate; 0: from size and fps
     nice: int = 10  # 0 turns nice and ionice off
     festival_name: str = "stopmo"
     festival_logo: Path | None = None
@@ -146,6 +149,8 @@ KEYS: tuple[Key, ...] = (
     Key("encode", "size", size((320, 180), (3840, 2160), even=True), "STOPMO_OUTPUT_SIZE"),
     Key("encode", "preset", _preset, "STOPMO_FFMPEG_PRESET"),
     Key("encode", "crf", int_range(0, 51)),
+    Key("encode", "codec", choice(*CODECS, AUTO), "STOPMO_ENCODE_CODEC"),
+    Key("encode", "bitrate_kbps", int_range(0, 100_000), "STOPMO_ENCODE_BITRATE_KBPS"),
     Key("encode", "nice", int_range(0, 19), "STOPMO_NICE"),
     Key("title", "festival_name", text, "STOPMO_FESTIVAL_NAME"),
     Key("title", "festival_logo", absolute_path, "STOPMO_FESTIVAL_LOGO"),

@@ -1,8 +1,10 @@
 """`processor run`: watch the inbox, take complete packages, process them oldest first.
 
 watchdog reports what changes; a periodic rescan finds what was there before
-it started or what it missed. Events are debounced per top-level entry, so a
-burst of files becomes one check once the entry has been quiet for a moment.
+it started or what it missed. An entry renamed into the inbox (as the receiver
+and rsync deliver) is complete at once and is taken without delay; other events
+are debounced per top-level entry, so a burst of files written in place becomes
+one check once the entry has been quiet for a moment.
 Encode workers take a package as far as the big screen; one more thread drains
 the publish queue (publishing.py), so a store that does not answer never holds
 back the screen or the next encode.
@@ -18,8 +20,8 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
+from watchdog.events import EVENT_TYPE_MOVED, FileSystemEvent, FileSystemEventHandler
+from watchdog.observers.inotify import InotifyObserver
 
 from moviepkg.locks import try_lock
 from moviepkg.notify import sd_notify
@@ -33,6 +35,7 @@ from .telemetry import ProcessorTelemetry
 
 log = logging.getLogger("stopmo.processor.daemon")
 BUSY_SECONDS = 1.0  # a package whose lock another process holds is looked at again then
+ARRIVED = float("-inf")  # "changed" time of an entry renamed in: quiet already
 
 
 class _InboxHandler(FileSystemEventHandler):
@@ -45,22 +48,26 @@ class _InboxHandler(FileSystemEventHandler):
         self.lock = lock
         self.wake = wake
 
-    def _note(self, path: str | bytes) -> None:
+    def _note(self, path: str | bytes, arrived: bool = False) -> None:
+        """Note a change to the entry path is in; arrived: renamed in, complete at once."""
         text = path.decode() if isinstance(path, bytes) else path
+        if not text:
+            return
         try:
             relative = Path(text).relative_to(self.inbox)
         except ValueError:
             return
         if relative.parts and not relative.parts[0].startswith("."):
+            when = ARRIVED if arrived else time.monotonic()
             with self.lock:
-                self.changed[relative.parts[0]] = time.monotonic()
+                self.changed[relative.parts[0]] = when
             self.wake.set()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         self._note(event.src_path)
         dest = getattr(event, "dest_path", "")
         if dest:  # a folder renamed into the inbox arrives as one `moved` event
-            self._note(dest)
+            self._note(dest, arrived=event.event_type == EVENT_TYPE_MOVED)
 
 
 class Daemon:
@@ -195,12 +202,16 @@ class Daemon:
     def _watch(self) -> None:
         self.inbox.mkdir(parents=True, exist_ok=True)
         self.pipeline.clean_up()
+        encoder = self.pipeline.encoder()  # encode.codec auto: its test encode, once, now
+        log.info("encoding with %s (%s)", encoder.codec, encoder.reason)
         for state in self.pipeline.pending(now=float("inf")):
             if state.next_attempt_at > self.pipeline.clock():
                 self._retry_at[state.package_id] = state.next_attempt_at
             else:
                 self._enqueue(state)
-        observer = Observer()
+        # Full events: a folder renamed in from outside the inbox (the receiver's staging
+        # folder) is a `moved` event too, not a `created` one, so it is taken at once.
+        observer = InotifyObserver(generate_full_events=True)
         # Not recursive: packages arrive by rename, and a recursive watch would follow each
         # package folder out of the inbox (one inotify watch leaked per movie). Anything
         # written inside a folder in place is found by the periodic rescan.

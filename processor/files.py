@@ -14,6 +14,20 @@ from pathlib import Path
 
 from moviepkg.atomic import fsync_dir, fsync_file
 
+Stamp = frozenset[tuple[str, int, int, int]]
+
+
+def folder_stamp(folder: Path) -> Stamp | None:
+    """What tells a changed folder apart: each entry's name, inode, size and mtime (None if
+    it cannot be listed). A rename keeps it; writing, adding or removing a file does not."""
+    try:
+        with os.scandir(folder) as entries:
+            return frozenset((entry.name, entry.inode(), info.st_size, info.st_mtime_ns)
+                             for entry in entries
+                             for info in (entry.stat(follow_symlinks=False),))
+    except OSError:
+        return None
+
 
 def free_name(path: Path) -> Path:
     """path, or path-2, path-3, ... whichever does not exist yet."""

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -35,15 +36,14 @@ from moviepkg.reader import Package, read_package
 from moviepkg.record import MovieRecord, parse_record
 
 from .config import Settings
-from .encode import EncodeJob, Progress, encode
+from .encode import Encoded, EncodeJob, Progress, encode
+from .encoders import EncoderChoice, choose_encoder
 from .failures import is_permanent
-from .files import free_name, move_or_copy
-from .poster import save_poster
+from .files import Stamp, folder_stamp, free_name, move_or_copy
 from .publishing import Events, PublishQueue, no_events
 from .screen import Screen, ScreenMovie
 from .state import FINAL, Listed, PackageState, StateStore, Step, TakedownList
 from .store import Store, StoreError
-from .titlecard import TitleCard, movie_page, save_title_card
 
 log = logging.getLogger("stopmo.processor")
 MAX_BACKOFF_SECONDS = 900.0
@@ -72,7 +72,9 @@ class Pipeline:
     def __init__(self, settings: Settings, store: Store, screen: Screen,
                  clock: Callable[[], float] = time.time,
                  progress: Callable[[str], Progress | None] | None = None,
-                 rng: random.Random | None = None, events: Events = no_events) -> None:
+                 rng: random.Random | None = None, events: Events = no_events,
+                 choose: Callable[[str, tuple[int, int]], EncoderChoice] = choose_encoder
+                 ) -> None:
         self.settings = settings
         self.events = events  # what happens to each movie, for telemetry
         self.rng = rng or random.Random()
@@ -80,13 +82,19 @@ class Pipeline:
         self.screen = screen
         self.clock = clock
         self.progress = progress or (lambda package_id: None)
+        self._choose = choose
+        self._encoder: EncoderChoice | None = None
+        self._encoder_lock = threading.Lock()
+        self.last_encode: Encoded | None = None  # the latest movie made here, for telemetry
+        # Packages read and checked in this process (sha256 of every frame), with the stamp
+        # of their folder then: the encode step reads one again only if its folder changed.
+        self._validated: dict[str, tuple[Package, Stamp]] = {}
         work = settings.work_dir
         self.packages_dir = work / "packages"
         self.movies_dir = work / "movies"
-        self.titles_dir = work / "titles"
         self.duplicates_dir = work / "duplicates"
-        for folder in (self.packages_dir, self.movies_dir, self.titles_dir,
-                       self.duplicates_dir, settings.quarantine_dir):
+        for folder in (self.packages_dir, self.movies_dir, self.duplicates_dir,
+                       settings.quarantine_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.states = StateStore(work / "state")
         self.index_lock = work / "index.lock"
@@ -113,6 +121,7 @@ class Pipeline:
             if known is not None and known.step is not Step.QUARANTINED:
                 self._set_aside(entry, known, keep)
                 return Outcome.DUPLICATE, known
+            before = folder_stamp(entry)  # of the very files read and checked below
             try:
                 package = read_package(entry)
             except IncompletePackage:
@@ -150,6 +159,8 @@ class Pipeline:
             if state.step is Step.DONE:
                 return Outcome.SHOWN, state
             if state.step is Step.VALIDATED:  # read and checked above: the step is done
+                if before is not None and folder_stamp(target) == before:
+                    self._validated[name] = (replace(package, path=target), before)
                 self.events("validated", name, "")
             return None, state
 
@@ -274,11 +285,27 @@ class Pipeline:
         return Outcome.RETRY
 
     def _package(self, package_id: str) -> Package:
-        return read_package(self.packages_dir / package_id)
+        """The package, read and checked: again only if its folder changed since it was."""
+        folder = self.packages_dir / package_id
+        package, stamp = self._validated.pop(package_id, (None, None))
+        if package is not None and folder_stamp(folder) == stamp:
+            return package
+        return read_package(folder)
 
     def _validate(self, state: PackageState) -> None:
-        self._package(state.package_id)
+        folder = self.packages_dir / state.package_id
+        before = folder_stamp(folder)
+        package = read_package(folder)
+        if before is not None:
+            self._validated[state.package_id] = (package, before)
         state.step = Step.VALIDATED
+
+    def encoder(self) -> EncoderChoice:
+        """The encoder encode.codec names, or `auto`'s choice, made once (a test encode)."""
+        with self._encoder_lock:
+            if self._encoder is None:
+                self._encoder = self._choose(self.settings.codec, self.settings.size)
+            return self._encoder
 
     def _movie(self, package_id: str, suffix: str) -> Path:
         return self.movies_dir / f"{package_id}{suffix}"
@@ -286,34 +313,50 @@ class Pipeline:
     def _encode(self, state: PackageState) -> None:
         package = self._package(state.package_id)
         manifest = package.manifest
-        title_png = self.titles_dir / f"{state.package_id}.png"
         public = state.publish and not state.taken_down  # only then a code and a QR code
-        code = package.code if public else ""
-        card = TitleCard(title=manifest.title, station_id=manifest.station_id,
-                         created_at=manifest.created_at, festival=self.settings.festival_name,
-                         logo=self.settings.festival_logo,
-                         station_name=self.settings.station_name(manifest.station_id),
-                         language=self.settings.language, code=code,
-                         page_url=movie_page(self.settings.public_url, code))
-        with _TITLE_CARD_LOCK:  # the font cache is not thread-safe
-            save_title_card(card, title_png, self.settings.size,
-                            tz=ZoneInfo(self.settings.timezone))
-        job = EncodeJob(title_png=title_png, frames_dir=package.path,
+        settings = self.settings
+        job = EncodeJob(title_png=None, frames_dir=package.path,
                         frame_count=len(package.frames), fps=manifest.fps,
-                        output=self._movie(state.package_id, ".mp4"), size=self.settings.size,
-                        threads=self.settings.threads, preset=self.settings.preset,
-                        crf=self.settings.crf)
-        log.info("encoding %d frames at %d fps", len(package.frames), manifest.fps)
-        with ThreadPoolExecutor(1, "poster") as pool:  # made while ffmpeg starts up
-            poster = pool.submit(save_poster, package, self._movie(state.package_id, ".jpg"),
-                                 self.settings.size)
-            info = encode(job, nice=self.settings.nice, progress=self.progress(state.package_id))
-            poster.result()
-        record = MovieRecord.for_package(package, duration_s=info.duration, size=self.settings.size,
-                                         festival=self.settings.festival_edition,
-                                         hall=self.settings.unit)
+                        output=self._movie(state.package_id, ".mp4"), size=settings.size,
+                        threads=settings.threads, preset=settings.preset, crf=settings.crf,
+                        codec=self.encoder().codec, bitrate_kbps=settings.bitrate_kbps)
+        log.info("encoding %d frames at %d fps with %s", len(package.frames), manifest.fps,
+                 job.codec)
+        with ThreadPoolExecutor(1, "poster") as pool:
+            posters = []
+
+            def title() -> bytes:
+                """Draw the card while ffmpeg starts; then start the poster, which ffmpeg
+                does not wait for. (Pillow is imported here, off the way to ffmpeg.)"""
+                from .poster import save_poster
+                from .titlecard import TitleCard, movie_page, render_title_card
+
+                code = package.code if public else ""
+                card = TitleCard(title=manifest.title, station_id=manifest.station_id,
+                                 created_at=manifest.created_at,
+                                 festival=settings.festival_name, logo=settings.festival_logo,
+                                 station_name=settings.station_name(manifest.station_id),
+                                 language=settings.language, code=code,
+                                 page_url=movie_page(settings.public_url, code))
+                with _TITLE_CARD_LOCK:  # the font cache is not thread-safe
+                    picture = render_title_card(card, settings.size,
+                                                tz=ZoneInfo(settings.timezone)).tobytes()
+                posters.append(pool.submit(save_poster, package,
+                                           self._movie(state.package_id, ".jpg"),
+                                           settings.size))
+                return picture
+
+            encoded = encode(job, nice=settings.nice, progress=self.progress(state.package_id),
+                             title=title)
+            for poster in posters:
+                poster.result()
+        self.last_encode = encoded
+        log.info("encoded %d frames in %.2f s (%.0f frames/s, %s)", encoded.movie.frames,
+                 encoded.seconds, encoded.fps, encoded.codec)
+        record = MovieRecord.for_package(package, duration_s=encoded.movie.duration,
+                                         size=settings.size, festival=settings.festival_edition,
+                                         hall=settings.unit)
         write_atomic(self._movie(state.package_id, ".json"), record.to_json())
-        title_png.unlink(missing_ok=True)
         state.step = Step.ENCODED
 
     def _show(self, state: PackageState) -> None:
@@ -347,16 +390,15 @@ class Pipeline:
             state.step = Step.DONE
 
     def clean_up(self) -> None:
-        """Remove what interrupted steps left behind (partial movies, title cards, uploads).
+        """Remove what interrupted steps left behind (partial movies, uploads).
 
         Only call it while holding the daemon lock (see `daemon_lock`): a running daemon's
         temp files are not leftovers.
         """
         removed = 0
-        for folder in (self.movies_dir, self.titles_dir):
-            for leftover in folder.glob(".*"):
-                leftover.unlink(missing_ok=True)
-                removed += 1
+        for leftover in self.movies_dir.glob(".*"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
         try:
             removed += self.store.clean_up()
         except StoreError as exc:  # the store may be down now; publishing will retry

@@ -18,7 +18,6 @@ import errno
 import hashlib
 import json
 import logging
-import logging.handlers
 import os
 import re
 import shutil
@@ -231,21 +230,6 @@ def one_line(verdict: str, inbox: Path) -> str:
     return text if len(text) <= MAX_VERDICT_CHARS else text[:MAX_VERDICT_CHARS - 3] + "..."
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the `receive` options (all fixed by the forced command, none by the station)."""
-    parser.add_argument("--station", required=True, help="the station this key belongs to")
-    parser.add_argument("--inbox", required=True, type=Path, help="the processor's inbox")
-    parser.add_argument("--status-dir", type=Path, help="where heartbeats go "
-                        "(default INBOX/.status)")
-    parser.add_argument("--min-free-mb", type=int, default=100, help="refuse uploads while "
-                        "the inbox has less free space, stop one that gets there (default 100)")
-    parser.add_argument("--max-package-mb", type=int, help="what one station's staged uploads "
-                        "may take on disk (default: the largest valid package, about 2.1 GB)")
-    parser.add_argument("--rsync", default=shutil.which("rsync") or "/usr/bin/rsync",
-                        help="the rsync binary")
-    parser.add_argument("--log", type=Path, help="append JSON log lines to this file")
-
-
 def main(args: argparse.Namespace, env: Environment) -> int:
     """Serve $SSH_ORIGINAL_COMMAND; print the verdict line on stderr; return the status."""
     try:
@@ -295,9 +279,11 @@ def _log_away_from_the_station(path: Path | None) -> None:
         except OSError as exc:  # a log problem must not stop a delivery
             problem = exc.strerror
     root.setLevel(logging.WARNING)
+    from logging.handlers import SysLogHandler  # only here: it needs socket and pickle
+
     handler: logging.Handler = logging.NullHandler()
     with contextlib.suppress(OSError):
-        handler = logging.handlers.SysLogHandler("/dev/log")
+        handler = SysLogHandler("/dev/log")
         handler.setFormatter(logging.Formatter("stopmo-receive[%(process)d]: %(message)s"))
     handler._stopmo = True  # type: ignore[attr-defined]
     root.addHandler(handler)

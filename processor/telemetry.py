@@ -134,6 +134,7 @@ class ProcessorTelemetry:
                 self._counted = counted
         queue = self.pipeline.publisher.status()
         settings = self.settings
+        last = self.pipeline.last_encode
         return {"steps": counted[1], "encoding": dict(encoding) if encoding else None,
                 "publish_backlog": queue.waiting,
                 "publish_oldest_s": round(max(0.0, now - queue.oldest_since), 1)
@@ -144,7 +145,9 @@ class ProcessorTelemetry:
                                                        ZoneInfo(settings.timezone), now),
                 "last_durations": counted[2],
                 "disk_free_bytes": shutil.disk_usage(settings.work_dir).free,
-                "taken_down": counted[3]}
+                "taken_down": counted[3],
+                "encoder": self.pipeline.encoder().codec,
+                "encode_fps": round(last.fps, 1) if last else None}
 
     def screen_fields(self) -> dict[str, Any]:
         """The screen state's fields; a screen that does not answer is not connected."""

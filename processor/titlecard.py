@@ -23,27 +23,19 @@ from PIL import Image, ImageDraw, ImageOps
 from moviepkg.atomic import write_atomic
 from moviepkg.times import DEFAULT_TIMEZONE
 
-from .cardtext import (
-    Box,
-    FontSet,
-    FontsMissing,
-    clean_text,
-    default_fonts,
-    draw_text,
-    paragraph_direction,
-    visual_order,
-)
+from .cardtext import Box, clean_text, draw_text, paragraph_direction, visual_order
+from .config import LANGUAGES
+from .fonts import FontSet, FontsMissing, default_fonts
 
 __all__ = ["BACKGROUND", "FESTIVAL_COLOUR", "FOOTER_COLOUR", "LANGUAGES", "TITLE_COLOUR",
-           "FontSet", "FontsMissing", "TitleCard", "date_text", "festival_tz", "movie_page",
-           "paragraph_direction", "qr_image", "render_title_card", "save_title_card",
-           "station_label", "visual_order"]
+           "FontSet", "FontsMissing", "TitleCard", "date_text", "default_fonts", "festival_tz",
+           "movie_page", "paragraph_direction", "qr_image", "render_title_card",
+           "save_title_card", "station_label", "visual_order"]
 
 log = logging.getLogger(__name__)
 
 FESTIVAL_TZ = DEFAULT_TIMEZONE
 MIN_SIZE = (320, 180)
-LANGUAGES = ("he", "ar", "en")
 RIGHT_TO_LEFT = ("he", "ar")  # the card is mirrored: logo top right, QR code on the left
 _LOCALES = {"he": "he", "ar": "ar", "en": "en_GB"}  # en_GB: "2 December 2026"
 _STATION = {"he": "עמדה {}", "ar": "محطة {}", "en": "Station {}"}

@@ -100,6 +100,33 @@ def test_moved_in_incomplete_and_preexisting_packages(pipeline: Pipeline, tmp_pa
     assert list(inbox.iterdir()) == [partial]
 
 
+def test_a_package_renamed_in_is_taken_at_once_one_written_in_place_once_quiet(
+        pipeline: Pipeline, tmp_path: Path) -> None:
+    slow = Pipeline(replace(pipeline.settings, debounce_seconds=4.0, rescan_seconds=600.0),
+                    pipeline.store, pipeline.screen)
+    inbox = slow.settings.inbox
+    taken = lambda name: slow.states.load(name) is not None  # noqa: E731
+    with running(Daemon(slow)):
+        first = add_package(tmp_path / "staging", minutes=1)
+        os.rename(first, inbox / first.name)
+        wait_until(lambda: taken(first.name), timeout=10, message="the daemon watching")
+        # As the receiver delivers (from the inbox's hidden staging folder), and as a move
+        # from another folder of the same file system: complete, so taken at once.
+        hidden = add_package(inbox / ".partial", minutes=2)
+        other = add_package(tmp_path / "staging", minutes=3)
+        started = time.monotonic()
+        os.rename(hidden, inbox / hidden.name)
+        os.rename(other, inbox / other.name)
+        written = add_package(inbox, minutes=4)  # files written in place: may be half done
+        wait_until(lambda: taken(hidden.name) and taken(other.name), timeout=3,
+                   message="renamed-in packages taken without the 4 s debounce")
+        assert time.monotonic() - started < 3 and not taken(written.name)
+        wait_until(lambda: taken(written.name), timeout=15, message="taken once quiet")
+        assert time.monotonic() - started >= 3.9
+        wait_until(lambda: set(done_ids(slow)) == {first.name, hidden.name, other.name,
+                                                   written.name}, timeout=60, message="done")
+
+
 def test_bad_packages_are_quarantined_while_the_daemon_carries_on(pipeline: Pipeline,
                                                                   tmp_path: Path) -> None:
     inbox = pipeline.settings.inbox

@@ -57,7 +57,9 @@ def test_the_screen_never_waits_for_the_uplink(tmp_path: Path) -> None:
                        message=f"second movie on the screen\n{tail(log)}")
             assert first.name in on_screen(mpv)
             assert state_of(tmp_path, first.name) == "shown"
-            assert state_of(tmp_path, second.name) == "shown"
+            # Handed to the screen, then the step is saved: a moment after mpv has it.
+            wait_until(lambda: state_of(tmp_path, second.name) == "shown", timeout=10,
+                       message="the second movie's step saved")
             s3.start()  # the uplink is back, on the same port
             wait_until(lambda: all(state_of(tmp_path, p.name) == "done"
                                    for p in (first, second)),

@@ -11,8 +11,9 @@ import pytest
 
 from moviepkg.locks import try_lock
 from moviepkg.owner import key_hash, key_matches, new_owner_key
+from moviepkg.reader import Package, read_package
 from moviepkg.record import parse_record
-from processor.encode import moov_before_mdat
+from processor.mp4 import moov_before_mdat
 from processor.pipeline import Outcome, Pipeline
 from processor.s3store import S3Store
 from processor.screen import FakeScreen, read_fake_screen
@@ -121,6 +122,32 @@ def test_incomplete_package_is_left_alone(pipeline: Pipeline) -> None:
     (package / "PUBLISH").unlink()
     assert run_one(pipeline, package) is Outcome.INCOMPLETE
     assert package.exists() and not list(pipeline.settings.quarantine_dir.iterdir())
+
+
+def test_every_frame_is_checked_once_unless_its_folder_changed(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[str] = []
+
+    def counted(path: Path) -> Package:
+        reads.append(Path(path).name)
+        return read_package(path)
+
+    monkeypatch.setattr("processor.pipeline.read_package", counted)
+    moved = add_package(pipeline.settings.inbox, frames=6)
+    assert run_one(pipeline, moved) is Outcome.PUBLISHED
+    assert reads == [moved.name]  # taken in by rename: its sha256 checks hold for the encode
+    copied = add_package(pipeline.settings.inbox, frames=6, minutes=1)
+    outcome, state = pipeline.receive(copied, keep=True)
+    assert outcome is None and state is not None and state.step is Step.RECEIVED
+    assert pipeline.advance(copied.name) is Outcome.PUBLISHED
+    assert reads == [moved.name, copied.name, copied.name]  # the copy is checked again, once
+    touched = add_package(pipeline.settings.inbox, frames=6, minutes=2)
+    outcome, state = pipeline.receive(touched)
+    assert outcome is None and state is not None
+    frame = pipeline.packages_dir / touched.name / "0003.jpg"
+    frame.write_bytes(frame.read_bytes())  # rewritten in place: the same bytes, a new mtime
+    assert pipeline.advance(touched.name) is Outcome.PUBLISHED
+    assert reads[-2:] == [touched.name, touched.name]  # read and checked again
 
 
 def test_a_frame_lost_after_validation_never_makes_a_short_movie(pipeline: Pipeline) -> None:

@@ -97,12 +97,27 @@ def test_the_processor_state_fits_the_contract(pipeline: Pipeline) -> None:
     fields = telemetry.processor_fields()
     assert fields["encoding"] == {"package_id": "st-1-x", "done": 3, "total": 10}
     assert fields["store_reachable"] is None and fields["publish_backlog"] == 0
+    assert fields["encoder"] == "libx264" and fields["encode_fps"] is None  # none made yet
     assert parse_state("processor", State("processor", utc_now(), fields).to_json()).fields \
         == fields
     telemetry.event("encoded", "st-1-x", "")
     assert telemetry.processor_fields()["encoding"] is None
     screen = telemetry.screen_fields()
     assert parse_state("screen", State("screen", utc_now(), screen).to_json()).fields == screen
+
+
+def test_the_encoder_and_its_speed_are_reported(pipeline: Pipeline) -> None:
+    telemetry = ProcessorTelemetry(pipeline.settings)
+    telemetry.pipeline = pipeline
+    package = add_package(pipeline.settings.inbox, frames=5)
+    outcome, state = pipeline.receive(package)
+    assert outcome is None and state is not None
+    assert pipeline.advance(package.name) is Outcome.PUBLISHED
+    fields = telemetry.processor_fields()
+    assert fields["encoder"] == "libx264"
+    assert isinstance(fields["encode_fps"], float) and fields["encode_fps"] > 0
+    assert parse_state("processor", State("processor", utc_now(), fields).to_json()).fields \
+        == fields
 
 
 def test_the_telemetry_keys_are_read(tmp_path: Path) -> None:
@@ -142,6 +157,7 @@ def test_the_daemon_reports_a_movie_from_inbox_to_store(tmp_path: Path,
             assert fields["steps"] == {"done": 1} and fields["store_reachable"] is True
             assert fields["publish_backlog"] == 0 and set(fields["last_durations"]) >= {
                 "encoded", "shown"}
+            assert fields["encoder"] == "libx264" and fields["encode_fps"] > 0
             watcher.wait(topic("processor", "screen", "state"), 15, playing=package.name)
             parse_state("system", watcher.wait(topic("processor", "system", "state")).payload())
             proc.send_signal(signal.SIGTERM)

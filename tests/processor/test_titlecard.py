@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageChops, features
 
 from processor import cardtext
+from processor.cardtext import pick_font
 from processor.titlecard import (
     BACKGROUND,
     TITLE_COLOUR,
@@ -134,16 +135,16 @@ def test_long_title_is_wrapped_not_shrunk_to_one_line(fonts: FontSet) -> None:
 @pytest.mark.parametrize(("text", "script"), [(HEBREW, "Hebrew"), (ARABIC, "Arabic")])
 def test_hebrew_and_arabic_get_a_font_with_their_glyphs(fonts: FontSet, text: str,
                                                         script: str) -> None:
-    assert script in fonts.pick(text, bold=True).name
-    assert script in fonts.pick(text).name
+    assert script in pick_font(fonts, text, bold=True).name
+    assert script in pick_font(fonts, text).name
     boxes = "".join(" " if ch == " " else "\u0378" for ch in text)  # unassigned: .notdef
     assert render_title_card(card(text), fonts=fonts) != render_title_card(card(boxes),
                                                                            fonts=fonts)
 
 
 def test_mixed_text_gets_one_font_that_has_every_glyph(fonts: FontSet) -> None:
-    assert fonts.pick("Noa's movie הסרט 2026", bold=True).name == "DejaVuSans-Bold.ttf"
-    assert fonts.pick("The Cat", bold=True).name == "NotoSans-Bold.ttf"
+    assert pick_font(fonts, "Noa's movie הסרט 2026", bold=True).name == "DejaVuSans-Bold.ttf"
+    assert pick_font(fonts, "The Cat", bold=True).name == "NotoSans-Bold.ttf"
 
 
 @pytest.mark.parametrize("raqm", [pytest.param(True, marks=needs_raqm), False])
