@@ -2,10 +2,13 @@
 
 A 300-frame package of camera-like JPEGs, several runs; each run times the real agent
 (`python -m stations sync --once`: start-up, validation, rsync into staging through the
-restricted key, the receiver's validation and rename, the archive move, the heartbeat)
-and, in-process, one `Agent.deliver` (no start-up, no heartbeat), against a bare
-`rsync -a` of the same folder through the same sshd. Then one delivery is cut off at
-about half-way (ssh killed) and resumed: how many bytes go over the wire again.
+restricted key, the receiver's validation and rename, the archive move, the heartbeat;
+all of the cycle's sessions on one shared SSH connection) and, in-process, one
+`Agent.deliver` inside a cycle's connection (no start-up, no heartbeat), against a bare
+`rsync -a` of the same folder through the same sshd; and, in the same runs, what one SSH
+connection and the agent's Python start-up cost alone. sshd's log counts the connections
+of each agent run. Then one delivery is cut off at about half-way (its SSH connection
+killed) and resumed: how many bytes go over the wire again.
 Usage: python bench/delivery.py [--runs 5] [--frames 300]
 """
 
@@ -71,6 +74,19 @@ def config_text(settings: StationSettings) -> str:
         "[sent]", "min_free_mb = 0", ""])
 
 
+def masters(marker: str) -> list[int]:
+    """Running ssh masters (ControlMaster=yes) whose command line mentions marker."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+        except OSError:
+            continue
+        if b"ControlMaster=yes" in argv and marker.encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
 class Bench:
     """A processor inbox behind a throwaway sshd, and a station's folders."""
 
@@ -112,19 +128,38 @@ class Bench:
         shutil.rmtree(target)
         return took
 
-    def agent_cli(self, package: Path, **delivery: object) -> tuple[float, str, int]:
+    def connections(self) -> int:
+        """The SSH connections sshd has accepted so far."""
+        return self.server.log_path.read_text(errors="replace").count("Accepted publickey")
+
+    def handshake(self) -> float:
+        """One SSH connection and an empty session (`ssh ... true`), nothing else."""
+        started = time.perf_counter()
+        subprocess.run([*self.server.ssh_command(), "true"], check=True)
+        return time.perf_counter() - started
+
+    def python_start(self) -> float:
+        """The agent's interpreter start and imports, nothing else."""
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import stations.cli"], check=True)
+        return time.perf_counter() - started
+
+    def agent_cli(self, package: Path, **delivery: object) -> tuple[float, str, int, int]:
         config = self.root / "station.toml"
         config.write_text(config_text(self.settings(package.parent, **delivery)))
+        before = self.connections()
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "stations", "sync", "--once", "--config",
                                str(config)], capture_output=True, text=True)
-        return time.perf_counter() - started, done.stderr, done.returncode
+        took = time.perf_counter() - started
+        return took, done.stderr, done.returncode, self.connections() - before
 
     def agent_in_process(self, package: Path) -> float:
         agent = Agent(self.settings(package.parent))
         started = time.perf_counter()
-        if not agent.deliver(package):
-            raise SystemExit("the in-process delivery did not happen")
+        with agent.remote.connected():  # as in a cycle: it connects while validating
+            if not agent.deliver(package):
+                raise SystemExit("the in-process delivery did not happen")
         return time.perf_counter() - started
 
     def interrupted(self, package: Path, bwlimit_kbps: int) -> dict[str, float]:
@@ -140,7 +175,8 @@ class Bench:
         wait_until(lambda: staged.is_dir() and sum(
             1 for p in staged.iterdir() if FRAME.fullmatch(p.name)) >= frames // 2,
             timeout=120, interval=0.01, message="half the frames staged")
-        ssh = descendant(agent.pid, "ssh")
+        # The connection itself: the cycle's master (or, without one, rsync's own ssh).
+        ssh = next(iter(masters(str(self.key))), None) or descendant(agent.pid, "ssh")
         if ssh is None:
             raise SystemExit("no ssh process to cut off")
         os.kill(ssh, signal.SIGKILL)
@@ -166,16 +202,21 @@ def main() -> None:
         original = write_package(Path(tmp) / "original", frames)
         size = sum(p.stat().st_size for p in original.iterdir())
         with bench.server:
-            bare, cli, inproc = [], [], []
+            bare, cli, inproc, shake, start, links = [], [], [], [], [], []
             for run in range(args.runs):
                 bare.append(bench.bare_rsync(original, run))
-                took, stderr, code = bench.agent_cli(bench.fresh_copy(original, "outbox"))
+                took, stderr, code, made = bench.agent_cli(bench.fresh_copy(original, "outbox"))
                 if code != 0:
                     raise SystemExit(f"the agent failed:\n{stderr}")
                 cli.append(took)
+                links.append(made)
                 inproc.append(bench.agent_in_process(bench.fresh_copy(original, "outbox")))
+                shake.append(bench.handshake())
+                start.append(bench.python_start())
                 print(f"run {run + 1}: bare rsync -a {bare[-1]:.2f} s, agent (CLI, end to end) "
-                      f"{cli[-1]:.2f} s, agent deliver (in-process) {inproc[-1]:.2f} s",
+                      f"{cli[-1]:.2f} s over {made} SSH connection{'s' * (made != 1)}, agent "
+                      f"deliver (in-process) {inproc[-1]:.2f} s; one SSH connection alone "
+                      f"{shake[-1]:.2f} s, the agent's Python start {start[-1]:.2f} s",
                       flush=True)
             cut = bench.interrupted(bench.fresh_copy(original, "outbox"), args.bwlimit)
     sizes = [len(frame) for frame in frames]
@@ -184,18 +225,22 @@ def main() -> None:
     print(f"package: {args.frames} frames 1920x1080, {size / 1e6:.1f} MB "
           f"({min(sizes) // 1000}-{max(sizes) // 1000} KB per frame)")
     median_bare, median_cli, median_in = map(statistics.median, (bare, cli, inproc))
+    ratios = [c / b for c, b in zip(cli, bare, strict=True)]
     print(f"median bare rsync -a: {median_bare:.2f} s ({size / median_bare / 1e6:.0f} MB/s)")
     print(f"median agent, CLI end to end: {median_cli:.2f} s, ratio "
-          f"{median_cli / median_bare:.2f} "
-          f"({min(c / b for c, b in zip(cli, bare, strict=True)):.2f}-"
-          f"{max(c / b for c, b in zip(cli, bare, strict=True)):.2f})")
+          f"{median_cli / median_bare:.2f} (per run: median {statistics.median(ratios):.2f}, "
+          f"{min(ratios):.2f}-{max(ratios):.2f})")
     print(f"median agent deliver, in-process: {median_in:.2f} s, ratio "
           f"{median_in / median_bare:.2f}")
+    print(f"SSH connections per agent run (sshd's log): {', '.join(map(str, links))}")
+    print(f"median one SSH connection alone (ssh true): {statistics.median(shake):.2f} s; "
+          f"the agent's Python start (import stations.cli): {statistics.median(start):.2f} s")
     missing = cut["size"] - cut["kept"]
     print(f"cut off at {cut['kept'] / cut['size']:.0%} ({cut['kept'] / 1e6:.1f} MB staged, "
           f"{missing / 1e6:.1f} MB missing): the resumed transfer sent "
           f"{cut['resumed'] / 1e6:.1f} MB (a full one: {size / 1e6:.1f} MB); sent again: "
           f"{(cut['resumed'] - missing) / 1e6:+.2f} MB beyond what was missing")
+
 
 def _rsync_version() -> str:
     done = subprocess.run(["rsync", "--version"], capture_output=True, text=True, check=True)

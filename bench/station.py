@@ -1,14 +1,17 @@
 """The station kiosk: thumbnail decoding, the preview frame rate under Xvfb, memory over a day.
 
 1. Thumbnail decode of 1920x1080 camera-like JPEGs (q90, noise and shapes, ~370 KB):
-   `stations.thumbs.thumbnail` (JPEG draft mode) against a full decode plus a resize to
-   the same size, the same frames interleaved in the same run; ms per frame and the ratio.
+   `stations.thumbs.thumbnail` (JPEG draft mode, then a bilinear fit) against a full decode
+   plus a resize to the same size, the same frames interleaved in the same run; ms per
+   frame (wall and CPU) and the ratio; what the decoder alone costs at each DCT scale (the
+   floor any draft decode stands on); how close the thumbnails are to a full-quality one.
 2. Under Xvfb (1280x800x24), a real `Kiosk` (FakeCamera 1920x1080, keyboard buttons,
    1280x800 window): the live-view loop rate while shooting (target 15 fps, GO posted
    through the queue, captures on the worker thread, as in real use), then 600 frames shot
    straight through the flow and the Kiosk's thumbnail cache, then the 10 fps replay
-   (Action.PLAY through the queue): played frames per second, the time between them, and
-   the time of `Kiosk._draw`. The Tk main loop runs as in `stations.kiosk.run`.
+   (Action.PLAY through the queue): played frames per second, the time between them, the
+   time of `Kiosk._draw`, and the CPU each replayed frame costs (the kiosk's process and
+   the X server). The Tk main loop runs as in `stations.kiosk.run`.
 3. Resident memory over capture/delete cycles in that Kiosk (capture -> flow.captured ->
    thumbs.add, then Action.UNDO -> thumbs.drop, the Tk loop running between cycles), with a
    full thumbnail cache: RSS after 100 and after 1,000 cycles (aim: at most 10 MB growth).
@@ -23,6 +26,7 @@ import argparse
 import gc
 import io
 import itertools
+import math
 import os
 import platform
 import statistics
@@ -38,14 +42,15 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))  # tests.services: the throwaway Xvfb
 
 import PIL  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageChops, ImageStat  # noqa: E402
 
 from bench.frames import camera_frames  # noqa: E402
 from stations.buttons import KeyboardButtons  # noqa: E402
 from stations.camera import FakeCamera  # noqa: E402
 from stations.flow import Action, Command, Flow, Screen  # noqa: E402
 from stations.kiosk import LIVE_FPS, Kiosk  # noqa: E402
-from stations.thumbs import Thumbnails, thumbnail  # noqa: E402
+from stations.render import Renderer, fit  # noqa: E402
+from stations.thumbs import Thumbnails, fitted, thumbnail  # noqa: E402
 from tests.services import XvfbDisplay  # noqa: E402
 
 FRAME = (1920, 1080)
@@ -67,6 +72,35 @@ def full_decode(jpeg: bytes, size: tuple[int, int]) -> Image.Image:
         image.load()
         full = image.convert("RGB")
     return full.resize(size)
+
+
+def decode_at(jpeg: bytes, scale: int) -> Image.Image:
+    """The decoder alone at one DCT scale (1, 2, 4, 8): no conversion, no resize."""
+    with Image.open(io.BytesIO(jpeg)) as image:
+        image.draft("RGB", (image.width // scale, image.height // scale))
+        image.load()
+        return image
+
+
+def difference(a: Image.Image, b: Image.Image) -> tuple[float, float]:
+    """PSNR in dB and the mean absolute difference in grey levels (0-255) of two images."""
+    stat = ImageStat.Stat(ImageChops.difference(a, b))
+    mse = sum(stat.sum2) / (len(stat.sum2) * a.width * a.height)
+    return 10 * math.log10(255**2 / max(mse, 1e-9)), sum(stat.mean) / len(stat.mean)
+
+
+def reencoded(image: Image.Image, quality: int = Thumbnails().quality) -> Image.Image:
+    """image as the thumbnail cache keeps it (a JPEG), decoded again."""
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    with Image.open(buffer) as again:
+        return again.convert("RGB")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb() -> float:
@@ -105,19 +139,42 @@ def gaps(stamps: list[float]) -> list[float]:
 
 def bench_decode(count: int, rounds: int) -> None:
     frames = photo_frames(count)
-    size = Thumbnails().size  # the Kiosk's thumbnail size
-    out = thumbnail(frames[0], size).size
+    size, share = Thumbnails().size, Thumbnails().share  # the Kiosk's thumbnails
+    out = thumbnail(frames[0], size, share).size
     draft: list[float] = []
     full: list[float] = []
+    draft_cpu: list[float] = []
+    full_cpu: list[float] = []
     for r in range(rounds):
         for i, jpeg in enumerate(frames):
             order = (True, False) if (i + r) % 2 == 0 else (False, True)
             for use_draft in order:  # interleaved, alternating which goes first
-                start = time.perf_counter()
-                image = thumbnail(jpeg, size) if use_draft else full_decode(jpeg, out)
-                took = time.perf_counter() - start
+                start, cpu = time.perf_counter(), time.process_time()
+                image = thumbnail(jpeg, size, share) if use_draft else full_decode(jpeg, out)
+                took, used = time.perf_counter() - start, time.process_time() - cpu
                 assert image.size == out
                 (draft if use_draft else full).append(took)
+                (draft_cpu if use_draft else full_cpu).append(used)
+    scales: dict[int, list[float]] = {1: [], 2: [], 4: [], 8: []}
+    for _ in range(rounds):
+        for jpeg in frames:
+            for scale, spent in scales.items():
+                cpu = time.process_time()
+                decode_at(jpeg, scale)
+                spent.append(time.process_time() - cpu)
+    quality, shown = [], []
+    stage = Renderer(WINDOW).stage
+    for jpeg in frames[:4]:
+        with Image.open(io.BytesIO(jpeg)) as image:
+            whole = image.convert("RGB")
+        best = whole.resize(out, Image.Resampling.LANCZOS)
+        ours = thumbnail(jpeg, size, share)
+        quality.append((difference(best, ours), difference(best, full_decode(jpeg, out))))
+        # What the replay shows: the kept q80 JPEG, scaled to the stage by the renderer.
+        on_stage = fit(reencoded(ours), stage)
+        ideal = whole.resize(on_stage.size, Image.Resampling.LANCZOS)
+        full_quality = fit(reencoded(whole.resize(size, Image.Resampling.LANCZOS)), stage)
+        shown.append((difference(ideal, on_stage), difference(ideal, full_quality)))
     cache = Thumbnails()
     add: list[float] = []
     get: list[float] = []
@@ -132,12 +189,32 @@ def bench_decode(count: int, rounds: int) -> None:
             get.append(time.perf_counter() - start)
     kept = sum(len(cache._frames[i]) for i in range(len(frames))) / len(frames)
     d, f = statistics.median(draft), statistics.median(full)
+    dc, fc = statistics.median(draft_cpu), statistics.median(full_cpu)
     print(f"1. thumbnail decode, {count} frames {FRAME[0]}x{FRAME[1]} q90 "
           f"({sum(map(len, frames)) / count / 1e3:.0f} KB each) -> {out[0]}x{out[1]}, "
           f"{rounds} rounds, median per frame:")
-    print(f"   draft mode (stations.thumbs.thumbnail): {d * 1e3:.1f} ms")
-    print(f"   full decode + resize (open, load, resize): {f * 1e3:.1f} ms")
-    print(f"   ratio full/draft: {f / d:.2f}x")
+    print(f"   draft mode (stations.thumbs.thumbnail): {d * 1e3:.1f} ms ({dc * 1e3:.1f} ms CPU)")
+    print(f"   full decode + resize (open, load, resize): {f * 1e3:.1f} ms "
+          f"({fc * 1e3:.1f} ms CPU)")
+    print(f"   ratio full/draft: {f / d:.2f}x (CPU: {fc / dc:.2f}x)")
+    least = int(fitted(FRAME, size)[0] * share)  # the DCT scale the kiosk decodes at:
+    used = max(scale for scale in scales if -(-FRAME[0] // scale) >= least)
+    print("   the decoder alone, CPU per frame at DCT scale "
+          + ", ".join(f"1/{scale}: {statistics.median(spent) * 1e3:.1f} ms"
+                      for scale, spent in scales.items())
+          + f" (the kiosk's thumbnails: 1/{used}; full/draft if nothing but decoding "
+          f"cost: {fc / statistics.median(scales[used]):.2f}x)")
+    worst_draft = min(q[0][0] for q in quality), max(q[0][1] for q in quality)
+    worst_full = min(q[1][0] for q in quality), max(q[1][1] for q in quality)
+    print(f"   against a full decode + Lanczos resize (worst of 4 frames): draft "
+          f"{worst_draft[0]:.1f} dB PSNR, {worst_draft[1]:.2f} grey levels off on average; "
+          f"full + bicubic {worst_full[0]:.1f} dB, {worst_full[1]:.2f}")
+    ours_shown = min(q[0][0] for q in shown), max(q[0][1] for q in shown)
+    best_shown = min(q[1][0] for q in shown), max(q[1][1] for q in shown)
+    print(f"   on the {stage[0]}x{stage[1]} stage (the kept q{Thumbnails().quality} JPEG as the "
+          f"replay shows it) against the frame scaled straight to it: these thumbnails "
+          f"{ours_shown[0]:.1f} dB, {ours_shown[1]:.2f} grey levels; full-quality "
+          f"{size[0]}x{size[1]} ones {best_shown[0]:.1f} dB, {best_shown[1]:.2f}")
     print(f"   Thumbnails.add (draft decode + q{cache.quality} re-encode): "
           f"{statistics.median(add) * 1e3:.1f} ms; Thumbnails.get (replay decode): "
           f"{statistics.median(get) * 1e3:.2f} ms; kept thumbnail {kept / 1e3:.0f} KB",
@@ -153,6 +230,7 @@ class TimedKiosk(Kiosk):
     def __init__(self, root: tk.Tk, flow: Flow, camera: FakeCamera) -> None:
         self.draws: list[tuple[float, float, Screen, bool]] = []  # start, took, screen, played
         self.ticks: list[tuple[float, float, Screen]] = []  # start, took, screen before
+        self.draw_cpu: list[float] = []  # the Tk thread's CPU in each _draw
         super().__init__(root, flow, camera, KeyboardButtons(), "https://movies.test",
                          size=WINDOW, fullscreen=False)
 
@@ -164,10 +242,11 @@ class TimedKiosk(Kiosk):
 
     def _draw(self) -> None:
         screen, index = self.flow.screen, self._play_index
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         super()._draw()
         played = screen is Screen.PLAYING and self._play_index > index
         self.draws.append((start, time.perf_counter() - start, screen, played))
+        self.draw_cpu.append(time.thread_time() - cpu)
 
 
 def run_loop(root: tk.Tk, until: Callable[[], bool], timeout: float,
@@ -251,7 +330,7 @@ def bench_kiosk(frames: int, cycles: int, live_seconds: float, tmp: Path,
             kiosk.post(Action.GO)  # attract -> shooting
             run_loop(root, lambda: flow.screen is Screen.SHOOTING, 10)
             print(f"2. Kiosk {WINDOW[0]}x{WINDOW[1]} under Xvfb {xvfb.width}x{xvfb.height}x24, "
-                  f"FakeCamera {FRAME[0]}x{FRAME[1]}, thumbnails "
+                  f"FakeCamera {FRAME[0]}x{FRAME[1]}, thumbnails of at most "
                   f"{kiosk.thumbs.size[0]}x{kiosk.thumbs.size[1]}:")
             live_rate(kiosk, live_seconds, press_every=0.5)
             live_rate(kiosk, live_seconds / 2, press_every=None)
@@ -268,15 +347,22 @@ def bench_kiosk(frames: int, cycles: int, live_seconds: float, tmp: Path,
                 if index % 10 == 0:
                     root.update()
             shot = time.perf_counter() - start
-            print(f"   shot to {flow.frames} frames ({len(kiosk.thumbs)} thumbnails cached) in "
+            kept = kiosk.thumbs.get(0)
+            print(f"   shot to {flow.frames} frames ({len(kiosk.thumbs)} thumbnails cached, "
+                  f"{kept.size[0] if kept else 0}x{kept.size[1] if kept else 0}) in "
                   f"{shot:.1f} s", flush=True)
 
             first, first_tick = len(kiosk.draws), len(kiosk.ticks)
             play_fps = flow.fps  # the replay runs at kiosk.fps
+            assert xvfb.process is not None
             kiosk.post(Action.PLAY)
             run_loop(root, lambda: flow.screen is Screen.PLAYING, 10)
+            cpu, x_cpu = time.process_time(), cpu_seconds(xvfb.process.pid)
             run_loop(root, lambda: flow.screen is not Screen.PLAYING, frames / play_fps * 3)
+            cpu, x_cpu = time.process_time() - cpu, cpu_seconds(xvfb.process.pid) - x_cpu
             played = [d for d in kiosk.draws[first:] if d[3]]
+            draw_cpu = [c for d, c in zip(kiosk.draws[first:], kiosk.draw_cpu[first:],
+                                          strict=True) if d[3]]
             stamps = [d[0] for d in played]
             between = gaps(stamps)
             late = sum(1 for g in between if g > 1.5 / play_fps)
@@ -286,6 +372,11 @@ def bench_kiosk(frames: int, cycles: int, live_seconds: float, tmp: Path,
             print(f"   between played frames {ms(between)}; {late} longer than "
                   f"{1.5 / play_fps * 1e3:.0f} ms")
             print(f"   Kiosk._draw of a played frame {ms([d[1] for d in played])}")
+            print(f"   CPU per replayed frame: the kiosk's process "
+                  f"{cpu / len(played) * 1e3:.1f} ms "
+                  f"(_draw alone p50 {pct(draw_cpu, 50) * 1e3:.1f} ms), the X server "
+                  f"{x_cpu / len(played) * 1e3:.1f} ms; at {play_fps} fps "
+                  f"{(cpu + x_cpu) / (stamps[-1] - stamps[0]) * 100:.0f}% of one core")
             work = [t[1] for t in kiosk.ticks[first_tick:] if t[2] is Screen.PLAYING]
             print(f"   whole _tick while playing {ms(work)}; the next tick is scheduled "
                   f"{1000 // play_fps} ms after the last one was due", flush=True)

@@ -36,9 +36,10 @@ from moviepkg.reporting import BaseReporter, NullReporter
 from moviepkg.times import utc_now
 
 from .config import StationError, StationSettings
-from .delivery import LinkError, PackageRefused, Remote, Runner, Stopped
+from .delivery import PackageRefused, Remote
 from .heartbeat import Health, encode, status_document
 from .outbox import Outbox
+from .ssh import LinkError, Runner, Stopped
 from .telemetry import sync_fields
 
 log = logging.getLogger("stopmo.station")
@@ -192,6 +193,19 @@ class Agent:
     def _cycle(self) -> CycleResult:
         """One cycle's work (see `cycle`)."""
         result = CycleResult()
+        with self.remote.connected():  # one SSH connection for the cycle, opened meanwhile
+            self._deliver_all(result)
+            self.health.last_error = str(result.error) if result.error else None
+            if not self.stopping.is_set() and (result.error is None
+                                               or result.error.kind != "unreachable"):
+                self._heartbeat(result)
+        sent = self.settings.sent
+        self.outbox.prune(sent.retention_days, sent.min_free_mb * 2**20)
+        self.reporter.refresh()
+        return result
+
+    def _deliver_all(self, result: CycleResult) -> None:
+        """Deliver the finished packages, oldest first, until the link fails or we stop."""
         now = time.monotonic()
         finished = self.outbox.finished()
         self.considered = {package.name for package in finished}
@@ -214,14 +228,6 @@ class Agent:
                 except Stopped:
                     result.stopped = True
                     break
-        self.health.last_error = str(result.error) if result.error else None
-        if not self.stopping.is_set() and (result.error is None
-                                           or result.error.kind != "unreachable"):
-            self._heartbeat(result)
-        sent = self.settings.sent
-        self.outbox.prune(sent.retention_days, sent.min_free_mb * 2**20)
-        self.reporter.refresh()
-        return result
 
     def telemetry_fields(self) -> dict[str, object]:
         """The sync state for telemetry (called from the reporter's thread)."""

@@ -11,7 +11,9 @@ import fnmatch
 import ipaddress
 import os
 import shlex
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -323,3 +325,45 @@ def test_only_publickey_is_offered(box):
     )
     assert result.returncode == 255
     assert "Permission denied (publickey)" in result.stderr
+
+
+def test_a_station_may_share_one_connection_but_open_nothing_else_on_it(configs):
+    """The sync agent runs a cycle's sessions on one connection (OpenSSH ControlMaster):
+    the master opens no session itself and the sessions come one at a time, so sshd must
+    allow at least one per connection; and no kind of forwarding, so sessions are all a
+    shared connection can carry (each one runs the key's forced command)."""
+    user = host_context("processor").get("stopmo_user", "stopmo")
+    settings = effective(configs["processor"], user, LAN_SOURCE)
+    assert int(settings["maxsessions"][0]) >= 1
+    assert settings["allowtcpforwarding"] == ["no"]
+    assert settings["allowstreamlocalforwarding"] == ["no"]
+    assert settings["permittunnel"] == ["no"]
+
+
+def test_one_login_carries_several_sessions_through_the_real_config(box, tmp_path: Path):
+    client_ns, key, daemon = box
+    control = Path(tempfile.mkdtemp(prefix="stopmo-ssh-")) / "master"
+    base = [
+        "ip", "netns", "exec", client_ns, require_binary("ssh"), "-F", "/dev/null",
+        "-i", str(key), "-b", LAN_SOURCE, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "ConnectTimeout=5", "-o", f"ControlPath={control}",
+    ]  # fmt: skip
+    target = f"nobody@{BOX}"
+    opened = subprocess.run([*base, "-o", "ControlMaster=yes", "-o", "ControlPersist=30", "-N",
+                             target], capture_output=True, text=True, timeout=30)
+    assert opened.returncode == 0, opened.stderr
+    try:
+        for _ in range(2):  # each a session of its own on the one connection
+            said = subprocess.run([*base, "-o", "ControlMaster=no", "-T", target, "true"],
+                                  capture_output=True, text=True, timeout=30)
+            assert "This account is currently not available" in said.stdout + said.stderr
+        forward = subprocess.run([*base, "-o", "ControlMaster=no", "-W", f"{BOX}:22", target],
+                                 capture_output=True, text=True, timeout=30,
+                                 stdin=subprocess.DEVNULL)
+        assert forward.returncode != 0 and "SSH-2.0" not in forward.stdout
+    finally:
+        subprocess.run([*base, "-O", "exit", target], capture_output=True, timeout=30)
+        shutil.rmtree(control.parent, ignore_errors=True)
+    log = daemon.log_path.read_text(errors="replace")
+    assert log.count(f"Accepted publickey for nobody from {LAN_SOURCE}") == 1

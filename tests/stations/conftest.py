@@ -102,6 +102,7 @@ class Rig:
     root: Path
     inbox: Path
     key: Path
+    host: str = "127.0.0.1"  # where the station finds the processor's sshd
 
     @property
     def outbox(self) -> Path:
@@ -118,7 +119,7 @@ class Rig:
                                   "attempts": 3, **delivery}
         return StationSettings(
             station_id=STATION, paths=Paths(self.outbox, self.sent),
-            processor=Link(host="127.0.0.1", port=self.server.port, user=self.server.user,
+            processor=Link(host=self.host, port=self.server.port, user=self.server.user,
                            key=self.key, known_hosts=self.server.known_hosts),
             delivery=Delivery(**timing), sent=Retention(retention_days=14, min_free_mb=0))
 
@@ -126,12 +127,13 @@ class Rig:
         """The same settings as a station.toml."""
         settings = self.settings(**delivery)
         lines = ["[station]", f'id = "{STATION}"', "[paths]", f'outbox = "{self.outbox}"',
-                 f'sent = "{self.sent}"', "[processor]", 'host = "127.0.0.1"',
+                 f'sent = "{self.sent}"', "[processor]", f'host = "{self.host}"',
                  f"port = {self.server.port}", f'user = "{self.server.user}"',
                  f'key = "{self.key}"', f'known_hosts = "{self.server.known_hosts}"',
                  "[delivery]"]
         for name in ("retry_base_seconds", "retry_max_seconds", "scan_seconds",
-                     "interval_seconds", "attempts", "bwlimit_kbps"):
+                     "interval_seconds", "attempts", "bwlimit_kbps", "timeout_seconds",
+                     "connect_timeout_seconds"):
             lines.append(f"{name} = {getattr(settings.delivery, name)!r}")
         lines += ["[sent]", "min_free_mb = 0"]
         path = self.root / "station.toml"
@@ -144,11 +146,11 @@ class Rig:
         env.update(extra)
         return env
 
-    def sync(self, *args: str, timeout: float = 60, **delivery: Any
-             ) -> subprocess.CompletedProcess[str]:
+    def sync(self, *args: str, timeout: float = 60, env: dict[str, str] | None = None,
+             **delivery: Any) -> subprocess.CompletedProcess[str]:
         """Run `python -m stations sync ARGS --config <this rig>` to its end."""
         return subprocess.run([sys.executable, "-m", "stations", "sync", *args, "--config",
-                               str(self.config_file(**delivery))], env=self.env(),
+                               str(self.config_file(**delivery))], env=env or self.env(),
                               capture_output=True, text=True, timeout=timeout)
 
     def spawn(self, *args: str, env: dict[str, str] | None = None, **delivery: Any

@@ -11,14 +11,8 @@ import pytest
 
 from moviepkg.reader import read_package
 from stations.config import Delivery, Link
-from stations.delivery import (
-    Completed,
-    bytes_sent,
-    classify,
-    parse_verdict,
-    rsync_args,
-    ssh_args,
-)
+from stations.delivery import bytes_sent, parse_verdict, rsync_args
+from stations.ssh import Completed, classify, exit_args, master_args, ssh_args
 from stations.sync import Agent, AgentBusy, Backoff, agent_lock
 from tests.services import free_port, generate_keypair
 from tests.stations.conftest import Rig, add_package, visible
@@ -52,6 +46,32 @@ def test_rsync_sends_into_staging_resumably_with_an_optional_limit() -> None:
     assert "--bwlimit=128" in limited and limited[-1].startswith("stopmo@[fd00::2]:.partial/")
 
 
+def options(argv: list[str]) -> list[str]:
+    """The -o options of an ssh command line, in order."""
+    return [argv[i + 1] for i, word in enumerate(argv) if word == "-o"]
+
+
+def test_a_cycle_shares_one_connection_through_its_socket() -> None:
+    control = Path("/tmp/stopmo-ssh-x1/master")
+    master = master_args(LINK, Delivery(), control)
+    assert {"ControlMaster=yes", f"ControlPath={control}", "ControlPersist=60",
+            "BatchMode=yes", "StrictHostKeyChecking=yes", "IdentitiesOnly=yes"} <= set(
+        options(master))
+    assert master[-2:] == ["-N", "stopmo@10.0.0.2"]  # no session of its own
+    session = ssh_args(LINK, Delivery(), control=control)
+    assert {"ControlMaster=no", f"ControlPath={control}"} <= set(options(session))
+    assert not any(o.startswith("ControlPersist") for o in options(session))
+    alone = ssh_args(LINK, Delivery())  # outside a cycle: never a user's master either
+    assert {"ControlMaster=no", "ControlPath=none"} <= set(options(alone))
+    for argv in (master, session, alone):  # ssh keeps the first value it reads: one each
+        names = [o.split("=")[0] for o in options(argv)]
+        assert len(names) == len(set(names)), names
+    assert exit_args(LINK, Delivery(), control)[-3:] == ["-O", "exit", "stopmo@10.0.0.2"]
+    package = Path("/var/lib/stopmo/outbox/st-3-20260501t120000z-beef")
+    argv = rsync_args(package, LINK, Delivery(), control=control)
+    assert shlex.split(argv[argv.index("-e") + 1])[4:] == session
+
+
 def test_verdicts_and_figures_are_read_from_what_rsync_printed() -> None:
     stderr = ('{"level": "warning"}\nrsync: connection unexpectedly closed\n'
               "stopmo-receive: ok st-1-20260501t100000z-beef sha256=ab received-before\n")
@@ -71,6 +91,11 @@ def test_verdicts_and_figures_are_read_from_what_rsync_printed() -> None:
     ("stopmo@10.0.0.2: Permission denied (publickey).\n", "auth"),
     ('rsync: [receiver] write failed on "x": No space left on device (28)\n', "full"),
     ("rsync: connection unexpectedly closed (0 bytes received so far) [sender]\n",
+     "interrupted"),
+    # A stale master's socket: ssh says so and connects alone; the socket's refusal is not
+    # the processor's.
+    ("Control socket connect(/tmp/stopmo-ssh-x/master): Connection refused\n"
+     "rsync: connection unexpectedly closed (0 bytes received so far) [sender]\n",
      "interrupted"),
     ("", "no-answer"),
 ])
