@@ -133,7 +133,7 @@ def _name(value: Any) -> str:
 
 def _edition(value: Any) -> str:
     """A festival edition, or empty for each movie's year."""
-    return "" if text(value) == "" else _name(value)
+    return "" if isinstance(value, str) and not value.strip() else _name(value)
 
 
 _seconds = number(0, 86400, "seconds")
