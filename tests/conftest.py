@@ -2,10 +2,33 @@
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.services import MosquittoServer, RedisServer, S3Server, SshServer, XvfbDisplay
+
+# -- pytest-xdist: which files a worker takes together -------------------------------------
+# scripts/test runs the suite on workers with `--dist loadfile`: a worker takes whole files,
+# so a file's module fixtures are built once. Files under one of these folders also form a
+# single unit, run one after the other on one worker: each festival file starts every
+# program of the festival (supervisord, mpv, gunicorn, ffmpeg, a kiosk...) and times what
+# it sees, so two festivals never share the two cores.
+LANES = ("tests/e2e/",)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadfile, with each of LANES as one unit of work."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LaneScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return next((lane for lane in LANES if path.startswith(lane)), path)
+
+    return LaneScheduling(config, log)
 
 
 @pytest.fixture

@@ -523,11 +523,17 @@ class XvfbDisplay(Daemon):
 
     def argv(self) -> list[str]:
         assert self._write_fd is not None
+        # -noreset: an X server resets itself whenever its last client goes, and refuses
+        # connections while it does. A lone program that opens and closes the display in
+        # turn (mpv probing its video outputs, a test polling with xdotool) then sometimes
+        # finds no display at all: mpv fell back to SDL's off-screen driver and never showed
+        # a window. The display stays up for the whole test instead.
         return [
             self.binary,
             "-displayfd", str(self._write_fd),
             "-screen", "0", f"{self.width}x{self.height}x24",
             "-nolisten", "tcp",
+            "-noreset",
         ]  # fmt: skip
 
     def pass_fds(self) -> tuple[int, ...]:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -49,7 +50,12 @@ from tests.fleet.fleet import (
 )
 from tests.services import require_binary
 
-pytestmark = pytest.mark.slow  # real ansible-playbook runs
+pytestmark = [
+    pytest.mark.slow,  # real ansible-playbook runs
+    # The fleet's runs (up to 240 s each, ansible_playbook) happen in the setup of the first
+    # test that uses it: on a busy machine, more than the suite's 300 s per test.
+    pytest.mark.timeout(600),
+]
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = ANSIBLE / "inventory"
@@ -118,9 +124,25 @@ def mode(path: Path) -> str:
     return oct(path.stat().st_mode & 0o7777)
 
 
+def site_args(fleet: Fleet) -> tuple[str, ...]:
+    """site.yml's arguments for a scratch fleet of HOSTS."""
+    # The website runs on Heroku by default; these runs turn on its LAN copy on the
+    # processing unit too (a festival without internet), so that its tasks run for real.
+    lan_site = json.dumps({"processor_website": True})
+    return ("-e", f"@{fleet.extra_vars}", "-e", lan_site, "--limit", ",".join(HOSTS))
+
+
+def check_run(fleet: Fleet) -> Run:
+    """site.yml --check on a fresh fleet; recap["untouched"] says whether its roots stayed so."""
+    before = tree(fleet.base / "roots")
+    run = Run.parse(ansible_playbook(fleet.base, "site.yml", "--check", *site_args(fleet)))
+    run.recap["untouched"] = {"ok": int(tree(fleet.base / "roots") == before)}
+    return run
+
+
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
-    """--check, then two real runs of site.yml for a station, the processor and the VPN."""
+    """--check, and two real runs of site.yml, for a station, the processor and the VPN."""
     for tool in (
         "sshd",
         "ssh-keygen",
@@ -132,15 +154,15 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     ):
         require_binary(tool)
     fleet = make_fleet(tmp_path_factory.mktemp("fleet"), HOSTS)
-    # The website runs on Heroku by default; these runs turn on its LAN copy on the
-    # processing unit too (a festival without internet), so that its tasks run for real.
-    lan_site = json.dumps({"processor_website": True})
-    args = ("-e", f"@{fleet.extra_vars}", "-e", lan_site, "--limit", ",".join(HOSTS))
-    before = tree(fleet.base / "roots")
-    fleet.runs["check"] = Run.parse(ansible_playbook(fleet.base, "site.yml", "--check", *args))
-    fleet.runs["check"].recap["untouched"] = {"ok": int(tree(fleet.base / "roots") == before)}
-    for name in ("first", "second"):
-        fleet.runs[name] = Run.parse(ansible_playbook(fleet.base, "site.yml", *args))
+    # --check gets a fresh fleet of its own, made the same way (roots, source, controller
+    # folders): it runs beside the first real run instead of before it, on the other core.
+    checked = make_fleet(tmp_path_factory.mktemp("fleet-check"), HOSTS)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        check = pool.submit(check_run, checked)
+        for name in ("first", "second"):
+            proc = ansible_playbook(fleet.base, "site.yml", *site_args(fleet))
+            fleet.runs[name] = Run.parse(proc)
+        fleet.runs["check"] = check.result()
     return fleet
 
 
@@ -165,20 +187,34 @@ def ansible_lint(tmp_path: Path, project: Path) -> subprocess.CompletedProcess[s
     )
 
 
-def test_ansible_lint_production_profile(tmp_path: Path) -> None:
-    proc = ansible_lint(tmp_path, ANSIBLE)
+Lints = dict[str, subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="module")
+def lints(tmp_path_factory: pytest.TempPathFactory) -> Lints:
+    """ansible-lint on ansible/ ("clean") and on a copy with a bad task ("broken"), at once."""
+    base = tmp_path_factory.mktemp("lint")
+    # The lint test can fail: a task without a name or FQCN in a copy of ansible/ fails it.
+    project = base / "ansible"
+    shutil.copytree(ANSIBLE, project, ignore=shutil.ignore_patterns(".build", "keys"))
+    with (project / "roles/common/tasks/system.yml").open("a") as tasks:
+        tasks.write("\n- command: echo hello\n")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        clean = pool.submit(ansible_lint, base / "clean", ANSIBLE)
+        broken = pool.submit(ansible_lint, base / "broken", project)
+        return {"clean": clean.result(), "broken": broken.result()}
+
+
+def test_ansible_lint_production_profile(lints: Lints) -> None:
+    proc = lints["clean"]
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "Profile 'production' was required, and it passed" in output, output
 
 
-def test_ansible_lint_catches_a_violation(tmp_path: Path) -> None:
+def test_ansible_lint_catches_a_violation(lints: Lints) -> None:
     """The lint test can fail: a task without a name or FQCN in a copy of ansible/ fails it."""
-    project = tmp_path / "ansible"
-    shutil.copytree(ANSIBLE, project, ignore=shutil.ignore_patterns(".build", "keys"))
-    with (project / "roles/common/tasks/system.yml").open("a") as tasks:
-        tasks.write("\n- command: echo hello\n")
-    proc = ansible_lint(tmp_path, project)
+    proc = lints["broken"]
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output
     assert "fqcn[action-core]" in output and "name[missing]" in output, output

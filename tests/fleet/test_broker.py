@@ -167,20 +167,21 @@ def test_the_tests_render_the_config_as_ansible_did(made: Made) -> None:
 
 
 class Broker(Daemon):
-    """mosquitto with a rendered config, ready when its plain listener accepts."""
+    """mosquitto with a rendered config, ready when its listeners (plain, then TLS) accept."""
 
     name = "mosquitto"
 
-    def __init__(self, log_path: Path, config: Path, port: int) -> None:
+    def __init__(self, log_path: Path, config: Path, *ports: int) -> None:
         super().__init__(log_path)
-        self.config, self.port = config, port
+        self.config, self.ports = config, ports
 
     def argv(self) -> list[str]:
         return [require_binary("mosquitto"), "-c", str(self.config)]
 
     def ready(self) -> bool:
         try:
-            socket.create_connection((LOCALHOST, self.port), timeout=1).close()
+            for port in self.ports:
+                socket.create_connection((LOCALHOST, port), timeout=1).close()
         except OSError:
             return False
         return True
@@ -198,7 +199,7 @@ def broker(made: Made) -> Iterator[Ports]:
     config = made.config(
         "loopback", mqtt_local_port=ports.plain, mqtt_tls_port=ports.tls, broker_tls_bind=LOCALHOST
     )
-    with Broker(made.root.parent / "mosquitto.log", config, ports.plain):
+    with Broker(made.root.parent / "mosquitto.log", config, ports.plain, ports.tls):
         yield ports
 
 
@@ -378,8 +379,12 @@ def lan(made: Made, tmp_path: Path) -> Iterator[tuple[str, str]]:
         for network in ("10.8.0.0/24", "192.0.2.0/24"):
             in_ns(box, "ip", "route", "add", network, "dev", "eth0")
         argv = [require_binary("mosquitto"), "-c", str(made.config("lan")), "-v"]
-        daemon = NsDaemon(tmp_path / "mosquitto.log", box, argv, "mosquitto version").start()
-        # Up once both listeners are open (the log says so before it says it runs).
+        # Up once it says it runs: it opens every listener first ("mosquitto version X
+        # starting" comes before them, so that line was not enough on a busy machine).
+        log = tmp_path / "mosquitto.log"
+        running = re.compile(r"mosquitto version \S+ running")
+        daemon = NsDaemon(log, box, argv, "running", ready_when=lambda: bool(
+            log.exists() and running.search(log.read_text(errors="replace")))).start()
         assert "port 8883" in daemon.text() and "port 1883" in daemon.text(), daemon.text()
         yield box, peer
     finally:

@@ -171,6 +171,18 @@ def test_tk_window_shows_up_in_a_screenshot(xvfb_display: XvfbDisplay, tmp_path:
         assert rgb.getpixel((600, 400)) != (255, 0, 0)
 
 
+def test_xvfb_answers_one_short_lived_client_after_another(xvfb_display: XvfbDisplay) -> None:
+    """What mpv does while it probes its video outputs, and a test polling with xdotool:
+    open the display, close it, open it again, as its only client. An X server that resets
+    when its last client goes refuses some of these (mpv then showed no window)."""
+    xdpyinfo = require_binary("xdpyinfo")
+    script = f'for i in $(seq 150); do {xdpyinfo} >/dev/null || {{ echo "refused at $i"; exit 1; }}'
+    script += "; done"
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=120,
+                          env={"DISPLAY": xvfb_display.display, "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_xvfb_stop_is_idempotent_and_frees_the_display(tmp_path: Path) -> None:
     display = XvfbDisplay(tmp_path)
     with display:
