@@ -500,6 +500,8 @@ def test_processor_settings_name_the_stations_that_have_a_name(tmp_path: Path) -
             "processor_public_url": "https://movies.example.org",
             "processor_storage_url": "s3://stopmo-movies/festival",
             "processor_festival_name": 'The "Little" Festival \\ 2026',
+            "processor_unit": "small-hall",
+            "processor_festival_edition": "jff-2026",
             "stopmo_mqtt_local_url": "mqtt://127.0.0.1:1883",
             "stopmo_mqtt_password_file": "/etc/stopmo/mqtt.password",
             "stopmo_mqtt_ca_file": "/etc/stopmo/mqtt-ca.crt",
@@ -509,6 +511,7 @@ def test_processor_settings_name_the_stations_that_have_a_name(tmp_path: Path) -
     path.write_text(text)
     settings = load_processor_settings(path, environ={})
     assert settings.station_names == (("st-2", "Dragon table"), ("st-5", 'שולחן "הדרקון" \\'))
+    assert (settings.unit, settings.festival_edition) == ("small-hall", "jff-2026")
     assert (settings.language, settings.public_url) == ("ar", "https://movies.example.org")
     assert settings.festival_name == 'The "Little" Festival \\ 2026'
 
