@@ -30,6 +30,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -59,7 +60,7 @@ from .storage import Storage, StorageDown
 
 log = logging.getLogger("stopmo.website.catalog")
 OLD = "stopmo:index:"  # the lock and the failed flag; the one-document cache of old
-LOCK, FAILED, COUNTER = OLD + "lock", OLD + "failed", PREFIX + "counter"
+LOCK, FAILED = OLD + "lock", OLD + "failed"
 DIRTY = PREFIX + "dirty"
 LOCK_SECONDS = 30
 FAILED_SECONDS = 10
@@ -319,8 +320,9 @@ class Catalog:
             for old in generations(self.cache) - {generation}:
                 retire(self.cache, old, after=self.recheck * 4 + 10, now=time.time())
         version = self._version_now() if not changed and not was_dirty else None
-        if version is None:
-            version = f"{int(self.cache.incr(COUNTER)):016x}"
+        if version is None:  # random: a Redis restarted empty never repeats a version that
+            version = secrets.token_hex(8)  # workers still hold pages of
+
         pipe = self.cache.pipeline()
         pipe.set(META, json.dumps({"version": version, "fetched_at": fetched_at,
                                    "generation": generation}))
