@@ -42,6 +42,7 @@ from moviepkg.record import (  # noqa: E402
     video_key,
 )
 from tests.services import RedisServer, free_port, wait_until  # noqa: E402
+from tests.website.served import refreshes  # noqa: E402
 
 MAX_AGE = 2  # the cache's max age for the run (seconds)
 LOAD = r"""
@@ -141,16 +142,7 @@ def serve(store: Path, redis_url: str, port: int, log: Path) -> subprocess.Popen
 
 def first_refresh(*logs: Path) -> float:
     """How long the first refresh took (its two log lines, from whichever site ran it)."""
-    lines = []
-    for log in logs:
-        for line in log.read_text().splitlines():
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(doc, dict) and "refresh" in doc:
-                lines.append((datetime.fromisoformat(doc["ts"]), doc["refresh"]))
-    lines.sort()
+    lines = sorted((when, what) for log in logs for _, what, when in refreshes(log))
     start = next(when for when, what in lines if what == "started")
     end = next(when for when, what in lines if what == "done" and when >= start)
     return (end - start).total_seconds()

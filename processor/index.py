@@ -26,6 +26,7 @@ from moviepkg.owner import (
     OwnerObjects,
     apply_owner_changes,
     owner_key_of,
+    parse_owner_change,
 )
 from moviepkg.record import (
     DEFAULT_HALL,
@@ -84,6 +85,17 @@ def owner_changes(store: Store) -> dict[str, OwnerChange]:
         log.warning("skipping the unreadable owner object %s: %s", key, exc, extra={"key": key})
 
     return objects.read(store.list_stamped(OWNER_PREFIX), store.get_bytes, warn)
+
+
+def removed_by_owner(store: Store, package_id: str) -> bool:
+    """Whether the movie's owner object says it was removed (its family's link, or a
+    take-down by another hall); an unreadable one says nothing."""
+    data = store.get_bytes(owner_key_of(package_id))
+    try:
+        return data is not None and parse_owner_change(data, owner_key_of(package_id)).removed
+    except RecordError as exc:
+        log.warning("the owner object is unreadable: %s", exc, extra={"package_id": package_id})
+        return False
 
 
 def _parse(store: Store, key: str, data: bytes) -> list[MovieRecord] | None:

@@ -31,7 +31,7 @@ from moviepkg.locks import try_lock
 from moviepkg.logs import package_context
 from moviepkg.record import DEFAULT_HALL, parse_record, poster_key, record_key, video_key
 
-from .index import owner_changes, sweep_owner_removals, update_index
+from .index import removed_by_owner, sweep_owner_removals, update_index
 from .state import PackageState, StateStore, Step
 from .store import Store, StoreError
 
@@ -50,8 +50,7 @@ def no_events(kind: str, package_id: str, detail: str) -> None:
 
 def publish_movie(store: Store, movies_dir: Path, package_id: str, index_lock: Path) -> None:
     """Put one encoded movie into the store: media, then its record, then the index."""
-    change = owner_changes(store).get(package_id)
-    if change is not None and change.removed:
+    if removed_by_owner(store, package_id):  # one GET: the index write lists owner/ anyway
         log.info("its family removed it from the public site: not published again",
                  extra={"package_id": package_id})
         return

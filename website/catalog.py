@@ -44,7 +44,16 @@ from moviepkg.owner import OwnerChange, OwnerObjects
 from moviepkg.record import MovieRecord
 
 from .breaker import Breaker
-from .index import EMPTY, EVERYTHING, Scope, Snapshot, Unreadable, parse_meta, read_store
+from .index import (
+    EMPTY,
+    EVERYTHING,
+    Meta,
+    Scope,
+    Snapshot,
+    Unreadable,
+    parse_meta,
+    read_store,
+)
 from .listing import Listing, Overlaid
 from .redisindex import (
     GENERATIONS,
@@ -301,10 +310,15 @@ class Catalog:
         # Set while a refresh writes: one that stops midway leaves it, and the next one
         # then makes a new version (pages cached of a half-written state go).
         was_dirty = self.cache.getset(DIRTY, "1") is not None
+        meta: Meta | None = None
         try:
-            if self._spoiled or self._meta_unreadable():
+            try:
+                meta = self._meta_now()
+            except Unreadable:  # already logged by whoever read it first
+                raise Unreadable("rebuilding") from None
+            if self._spoiled:
                 raise Unreadable("rebuilding")
-            generation = self._generation_now() or 0
+            generation = meta.generation if meta is not None else 0
             changed = Refresh(self.cache, self.storage, Keys(generation)).run()
         except Unreadable as exc:
             if str(exc) != "rebuilding":
@@ -319,9 +333,10 @@ class Catalog:
             # Workers that read an old generation a moment ago may still ask it.
             for old in generations(self.cache) - {generation}:
                 retire(self.cache, old, after=self.recheck * 4 + 10, now=time.time())
-        version = self._version_now() if not changed and not was_dirty else None
-        if version is None:  # random: a Redis restarted empty never repeats a version that
-            version = secrets.token_hex(8)  # workers still hold pages of
+        # Kept when nothing changed (the pages stay cached); else random: a Redis restarted
+        # empty never repeats a version whose pages workers still hold.
+        version = meta.version if meta is not None and not changed and not was_dirty \
+            else secrets.token_hex(8)
 
         pipe = self.cache.pipeline()
         pipe.set(META, json.dumps({"version": version, "fetched_at": fetched_at,
@@ -337,35 +352,23 @@ class Catalog:
                  listing.total(), extra={"refresh": "done", "pid": os.getpid()})
         return listing
 
-    def _meta_unreadable(self) -> bool:
+    def _meta_now(self) -> Meta | None:
+        """The meta in Redis (None: there is none); Unreadable if this version cannot read it."""
         assert self.cache is not None
         try:
-            raw = self.cache.get(META)
-            if raw is not None:
-                parse_meta(raw if isinstance(raw, bytes) else raw.encode())
-        except (Unreadable, redis.ResponseError):
-            return True
-        return False
+            value: bytes | str | None = self.cache.get(META)
+        except redis.ResponseError as exc:  # e.g. WRONGTYPE: not a string
+            raise Unreadable(f"{META}: {exc}") from None
+        if value is None:
+            return None
+        return parse_meta(value if isinstance(value, bytes) else value.encode())
 
     def _generation_now(self) -> int | None:
         """The generation the meta in Redis points at, if readable."""
-        assert self.cache is not None
-        with contextlib.suppress(Unreadable, redis.ResponseError):
-            raw = self.cache.get(META)
-            if raw is not None:
-                return parse_meta(raw if isinstance(raw, bytes) else raw.encode()).generation
+        with contextlib.suppress(Unreadable):
+            meta = self._meta_now()
+            return meta.generation if meta is not None else None
         return None
-
-    def _version_now(self) -> str | None:
-        """The version in Redis, if readable (kept when nothing changed: pages stay cached)."""
-        assert self.cache is not None
-        raw = self.cache.get(META)
-        if raw is None:
-            return None
-        try:
-            return parse_meta(raw if isinstance(raw, bytes) else raw.encode()).version
-        except Unreadable:
-            return None
 
     def _refresh_quietly(self, token: Lock) -> None:
         try:

@@ -50,56 +50,25 @@ RETIRED = PREFIX + "retired"  # generation -> when its keys may go (readers move
 BATCH = 2000  # commands per pipeline round trip when loading many
 
 
-@dataclass(frozen=True, slots=True)
 class Keys:
     """The key names of one generation. A rebuild (after garbage) fills a new generation
     and then points the meta at it, so readers never see a half-filled one."""
 
-    generation: int = 0
+    __slots__ = ("base", "code", "festivals", "generation", "halls", "idx", "own", "ownch",
+                 "rec", "where")
+
+    def __init__(self, generation: int = 0) -> None:
+        self.generation = generation
+        self.base = f"{PREFIX}g{generation}:"
+        # id -> record; code -> ids; the filters; index key -> stamp (idx:<key>: its ids);
+        # id -> the index that last listed it; owner object key -> stamp; id -> change.
+        (self.rec, self.code, self.festivals, self.halls, self.idx, self.where, self.own,
+         self.ownch) = (self.base + name for name in ("rec", "code", "festivals", "halls",
+                                                        "idx", "where", "own", "ownch"))
 
     def name(self, name: str) -> str:
         """The full name of a key of this generation."""
-        return f"{PREFIX}g{self.generation}:{name}"
-
-    @property
-    def rec(self) -> str:
-        """id -> record."""
-        return self.name("rec")
-
-    @property
-    def code(self) -> str:
-        """code -> ids."""
-        return self.name("code")
-
-    @property
-    def festivals(self) -> str:
-        """The festivals."""
-        return self.name("festivals")
-
-    @property
-    def halls(self) -> str:
-        """The halls."""
-        return self.name("halls")
-
-    @property
-    def idx(self) -> str:
-        """index key -> stamp; idx:<key>: its ids."""
-        return self.name("idx")
-
-    @property
-    def where(self) -> str:
-        """id -> the index that last listed it."""
-        return self.name("where")
-
-    @property
-    def own(self) -> str:
-        """owner object key -> stamp."""
-        return self.name("own")
-
-    @property
-    def ownch(self) -> str:
-        """id -> owner change."""
-        return self.name("ownch")
+        return self.base + name
 
     def zset(self, scope: Scope) -> str:
         """The sorted set of a gallery's scope."""
@@ -139,6 +108,9 @@ def _call(do: Callable[[], Any]) -> Any:
         raise Unreadable(str(exc)) from None
 
 
+FIRST = Keys(0)
+
+
 @dataclass(frozen=True, slots=True)
 class RedisListing:
     """One version of the public movies, read from Redis on demand (nothing kept)."""
@@ -146,7 +118,7 @@ class RedisListing:
     cache: redis.Redis
     version: str
     fetched_at: float
-    keys: Keys = Keys()
+    keys: Keys = FIRST
 
     def total(self, scope: Scope = EVERYTHING) -> int:
         """How many movies the scope has."""

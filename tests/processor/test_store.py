@@ -51,6 +51,7 @@ from processor.store import (
     Store,
     StoreError,
 )
+from tests.listing import write_v1_store
 from tests.services import S3Server, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -457,14 +458,7 @@ def test_a_v1_store_is_read_then_folded_into_the_hall_main(store: Store,
     and `processor reindex` in the hall main moves its movies into that hall's indexes."""
     lock = tmp_path / "index.lock"
     old = [make_record(n) for n in range(3)]
-    v1s = []
-    for record in old:  # v1 records, and the v1 index, as stopmo wrote them before halls
-        v1 = {k: v for k, v in record.to_dict().items()
-              if k not in ("owner_key_sha256", "width", "height", "festival", "hall")}
-        v1s.append({**v1, "version": 1})
-        store.put_bytes(record_key(record.id), json.dumps(v1s[-1]).encode(), JSON_TYPE)
-    store.put_bytes(INDEX_KEY, json.dumps({"version": 1, "generated_at": "2026-05-01T13:00:00Z",
-                                           "movies": v1s[::-1]}).encode(), JSON_TYPE)
+    write_v1_store(store, old)  # as stopmo wrote them before halls
     new = replace(make_record(5), created_at=BASE + timedelta(days=1))
     publish(store, new, lock)
     assert indexed(store) == [new.id, old[2].id, old[1].id, old[0].id]

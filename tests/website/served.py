@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import http.client
+import json
 import shutil
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from tests.services import LOCALHOST, Daemon, free_port
@@ -61,3 +63,16 @@ class Site(Daemon):
         except OSError:
             return False
         return True
+
+
+def refreshes(log: Path) -> list[tuple[int, str, datetime]]:
+    """(pid, started/done/failed, when) of every refresh line of a site's log."""
+    found = []
+    for line in log.read_text().splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and "refresh" in doc:
+            found.append((doc["pid"], doc["refresh"], datetime.fromisoformat(doc["ts"])))
+    return found

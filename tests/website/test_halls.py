@@ -3,7 +3,6 @@ indexes that changed, and a store written before halls read as it is."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from moviepkg.ids import movie_code
 from moviepkg.record import INDEX_KEY, MovieRecord, poster_key, record_key, video_key
 from processor.index import rebuild_index, remove_from_store, update_index
 from processor.store import JSON_TYPE, FileStore
+from tests.listing import write_v1_store
 from tests.services import RedisServer, wait_until
 from website.app import create_app
 from website.index import parse_meta
@@ -112,14 +112,7 @@ def test_a_store_written_before_halls_is_read_and_folded_in(tmp_path: Path,
     are, next to a hall's new movies, and still after `processor reindex` folds them in."""
     store, lock = FileStore(tmp_path / "store"), tmp_path / "index.lock"
     old = [movie(n, "x", "main") for n in range(3)]
-    v1s = []
-    for record in old:
-        v1 = {k: v for k, v in record.to_dict().items()
-              if k not in ("owner_key_sha256", "width", "height", "festival", "hall")}
-        v1s.append({**v1, "version": 1})
-        store.put_bytes(record_key(record.id), json.dumps(v1s[-1]).encode(), JSON_TYPE)
-    store.put_bytes(INDEX_KEY, json.dumps({"version": 1, "generated_at": "2025-07-01T12:00:00Z",
-                                           "movies": v1s[::-1]}).encode(), JSON_TYPE)
+    write_v1_store(store, old)  # as stopmo wrote them before halls
     client = site(store.root, redis_server)
     listed = client.get("/api/movies").get_json()["movies"]
     assert [m["id"] for m in listed] == [m.id for m in reversed(old)]

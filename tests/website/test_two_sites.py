@@ -8,29 +8,15 @@ import itertools
 import json
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from tests.services import RedisServer, wait_until
 from tests.website.conftest import StoreBuilder, make_record
-from tests.website.served import Site, get
+from tests.website.served import Site, get, refreshes
 
 pytestmark = pytest.mark.slow  # two gunicorns under load
-
-
-def refreshes(log: Path) -> list[tuple[int, str, datetime]]:
-    """(pid, started/done/failed, when) of every refresh line of a site's log."""
-    found = []
-    for line in log.read_text().splitlines():
-        try:
-            doc = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(doc, dict) and "refresh" in doc:
-            found.append((doc["pid"], doc["refresh"], datetime.fromisoformat(doc["ts"])))
-    return found
 
 
 def test_one_refresh_at_a_time_across_two_sites(store: StoreBuilder, tmp_path: Path,
