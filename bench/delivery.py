@@ -8,7 +8,9 @@ all of the cycle's sessions on one shared SSH connection) and, in-process, one
 `rsync -a` of the same folder through the same sshd; and, in the same runs, what one SSH
 connection and the agent's Python start-up cost alone. sshd's log counts the connections
 of each agent run. Then one delivery is cut off at about half-way (its SSH connection
-killed) and resumed: how many bytes go over the wire again.
+killed) and resumed: how many bytes go over the wire again. Also: where the agent's
+time beyond bare rsync goes (each part timed on its own), and one more pair of runs at
+a 100 Mbit/s LAN's speed, the stations' real link, where the fixed part weighs less.
 Usage: python bench/delivery.py [--runs 5] [--frames 300]
 """
 
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +36,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))  # tests.services: the throwaway sshd
 
 from bench import frames  # noqa: E402
+from moviepkg.delivery import STAGING  # noqa: E402
+from moviepkg.reader import read_package  # noqa: E402
 from moviepkg.writer import PackageWriter  # noqa: E402
+from processor.receiver import Receiver  # noqa: E402
 from stations.config import Delivery, Link, Paths, Retention, StationSettings  # noqa: E402
 from stations.sync import Agent  # noqa: E402
 from tests.services import (  # noqa: E402
@@ -119,10 +125,11 @@ class Bench:
         shutil.copytree(package.parent, outbox)
         return outbox / package.name
 
-    def bare_rsync(self, package: Path, run: int) -> float:
+    def bare_rsync(self, package: Path, run: int, bwlimit_kbps: int = 0) -> float:
         target = self.root / f"bare-{run}"
+        limit = [f"--bwlimit={bwlimit_kbps}"] if bwlimit_kbps else []
         started = time.perf_counter()
-        subprocess.run(["rsync", "-a", "-e", self.server.rsync_rsh(), f"{package}/",
+        subprocess.run(["rsync", "-a", *limit, "-e", self.server.rsync_rsh(), f"{package}/",
                         f"{self.server.destination}:{target}/"], check=True)
         took = time.perf_counter() - started
         shutil.rmtree(target)
@@ -143,6 +150,30 @@ class Bench:
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import stations.cli"], check=True)
         return time.perf_counter() - started
+
+    def receiver_start(self) -> float:
+        """One `processor receive` process answering a request (a refused one) on its own:
+        the interpreter, its imports, the verdict; sshd starts one per session."""
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "processor", "receive", "--station", STATION,
+                        "--inbox", str(self.inbox), "--min-free-mb", "0"], capture_output=True,
+                       env={**os.environ, "SSH_ORIGINAL_COMMAND": "refused"}, check=False)
+        return time.perf_counter() - started
+
+    def commit(self, package: Path) -> float:
+        """The receiver's work once rsync has ended: validate the staged copy (every
+        frame's hash), flush it to disk, rename it into the inbox, keep a receipt."""
+        receiver = Receiver(STATION, self.inbox)
+        staged = self.inbox / STAGING / package.name
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(package, staged)
+        started = time.perf_counter()
+        _, verdict = receiver.commit(package.name)
+        took = time.perf_counter() - started
+        if not verdict.startswith("ok "):
+            raise SystemExit(f"the receiver refused the benchmark's package: {verdict}")
+        self.fresh_copy(package, "outbox")  # the inbox forgets it again
+        return took
 
     def agent_cli(self, package: Path, **delivery: object) -> tuple[float, str, int, int]:
         config = self.root / "station.toml"
@@ -195,6 +226,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--bwlimit", type=int, default=20000,
                         help="KiB/s for the interrupted delivery, to cut it at half-way")
+    parser.add_argument("--lan", type=int, default=12000,
+                        help="KiB/s of the station's network, for one more pair of runs "
+                        "(default 12000: a 100 Mbit/s Ethernet)")
     args = parser.parse_args()
     frames = camera_frames(args.frames)
     with tempfile.TemporaryDirectory() as tmp:
@@ -218,6 +252,14 @@ def main() -> None:
                       f"deliver (in-process) {inproc[-1]:.2f} s; one SSH connection alone "
                       f"{shake[-1]:.2f} s, the agent's Python start {start[-1]:.2f} s",
                       flush=True)
+            validate = statistics.median(_timed(read_package, original) for _ in range(3))
+            receiver = statistics.median(bench.receiver_start() for _ in range(3))
+            commit = statistics.median(bench.commit(original) for _ in range(3))
+            lan_bare = bench.bare_rsync(original, 0, args.lan)
+            lan_cli, stderr, code, _ = bench.agent_cli(bench.fresh_copy(original, "outbox"),
+                                                       bwlimit_kbps=args.lan)
+            if code != 0:
+                raise SystemExit(f"the agent failed at the LAN's speed:\n{stderr}")
             cut = bench.interrupted(bench.fresh_copy(original, "outbox"), args.bwlimit)
     sizes = [len(frame) for frame in frames]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -235,11 +277,28 @@ def main() -> None:
     print(f"SSH connections per agent run (sshd's log): {', '.join(map(str, links))}")
     print(f"median one SSH connection alone (ssh true): {statistics.median(shake):.2f} s; "
           f"the agent's Python start (import stations.cli): {statistics.median(start):.2f} s")
+    extra = median_cli - median_bare
+    known = statistics.median(start) + 2 * receiver + commit
+    print(f"where the agent's {extra:.2f} s beyond bare rsync go (medians): its Python start "
+          f"{statistics.median(start):.2f} s; two `processor receive` starts (the delivery's "
+          f"session, the heartbeat's) {receiver:.2f} s each; the receiver's commit (every "
+          f"frame hashed again, flushed to disk, renamed, a receipt) {commit:.2f} s; together "
+          f"{known:.2f} s. The station's own check of the package ({validate:.2f} s) runs while "
+          f"the SSH connection opens.")
+    print(f"at a 100 Mbit/s LAN's speed (--bwlimit {args.lan} KiB/s on both): bare rsync -a "
+          f"{lan_bare:.2f} s, agent (CLI, end to end) {lan_cli:.2f} s, ratio "
+          f"{lan_cli / lan_bare:.2f}")
     missing = cut["size"] - cut["kept"]
     print(f"cut off at {cut['kept'] / cut['size']:.0%} ({cut['kept'] / 1e6:.1f} MB staged, "
           f"{missing / 1e6:.1f} MB missing): the resumed transfer sent "
           f"{cut['resumed'] / 1e6:.1f} MB (a full one: {size / 1e6:.1f} MB); sent again: "
           f"{(cut['resumed'] - missing) / 1e6:+.2f} MB beyond what was missing")
+
+
+def _timed(call: Callable[[Path], object], argument: Path) -> float:
+    started = time.perf_counter()
+    call(argument)
+    return time.perf_counter() - started
 
 
 def _rsync_version() -> str:

@@ -154,6 +154,11 @@ def fetch(port: int, path: str) -> dict[str, object]:
         return doc
 
 
+def fetch_text(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=600) as answer:
+        return str(answer.read().decode())
+
+
 def load(ports: list[int], path: str, seconds: float, concurrency: int,
          pages: int) -> dict[str, float]:
     done = subprocess.run([sys.executable, "-c", LOAD, "127.0.0.1",
@@ -213,10 +218,15 @@ def one_size(count: int, seconds: float, concurrency: int, tmp: Path,
             stop(site)
     port = free_port()
     uncached = serve(store, "", port, tmp / f"uncached-{count}.log")
+    alone: dict[str, float] = {}
     try:
         for path in ("/", "/api/movies"):
-            results[("uncached", path)] = load([port], path, max(2.0, seconds / 2),
-                                               concurrency, pages)
+            started = time.perf_counter()
+            fetch_text(port, path)
+            alone[path] = time.perf_counter() - started
+            if alone[path] < seconds:  # else a load run would only time requests out
+                results[("uncached", path)] = load([port], path, max(2.0, seconds / 2),
+                                                   concurrency, pages)
     finally:
         stop(uncached)
     lines.append(f"  {'path':<14} {'mode':<9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
@@ -225,9 +235,12 @@ def one_size(count: int, seconds: float, concurrency: int, tmp: Path,
         lines.append(f"  {path:<14} {mode:<9} {r['rps']:>8.1f} {r['p50_ms']:>8.1f} "
                      f"{r['p95_ms']:>8.1f} {r['errors']:>7.0f}")
     for path in ("/", "/api/movies"):
-        ratio = results[("cached", path)]["rps"] / max(results[("uncached", path)]["rps"], 0.001)
-        lines.append(f"  ratio cached/uncached {path}: {ratio:.0f}x (aim >= 50); cached p95 "
-                     f"{results[('cached', path)]['p95_ms']:.1f} ms (aim < 20)")
+        cached = results[("cached", path)]
+        uncached_rps = results.get(("uncached", path), {}).get("rps", 0.0)
+        ratio = f"{cached['rps'] / uncached_rps:.0f}x" if uncached_rps else (
+            f"n/a: one uncached request alone took {alone[path]:.1f} s, no load run")
+        lines.append(f"  ratio cached/uncached {path}: {ratio} (aim >= 50); cached p95 "
+                     f"{cached['p95_ms']:.1f} ms (aim < 20)")
     lines.append(f"  a random gallery page, cached p95: "
                  f"{results[('cached', '/?page={page}')]['p95_ms']:.1f} ms")
     lines.append(f"  new movie in the store -> listed on the other site: "

@@ -7,7 +7,6 @@ import gc
 import json
 import logging
 import os
-import shutil
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from .errors import ConfigError, DaemonRunning, ExitStatus
 from .fonts import FontsMissing, default_fonts
 from .pipeline import Outcome, Pipeline
 from .publishing import no_events
+from .receive_cli import add_arguments as add_receive_arguments
 from .screen import FakeScreen, NullScreen, Screen
 from .state import FINAL, TakedownList
 from .storage import open_store
@@ -85,24 +85,8 @@ def _parser() -> argparse.ArgumentParser:
                      "--geometry (e.g. 50%%x50%%-0-0: half the screen, bottom right)")
     receive = sub.add_parser("receive", help="the forced command of a station's SSH key: "
                              "take one delivery (docs/delivery.md)")
-    _receive_arguments(receive)
+    add_receive_arguments(receive)
     return parser
-
-
-def _receive_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the `receive` options (all fixed by the forced command, none by the station);
-    processor/receiver.py serves them."""
-    parser.add_argument("--station", required=True, help="the station this key belongs to")
-    parser.add_argument("--inbox", required=True, type=Path, help="the processor's inbox")
-    parser.add_argument("--status-dir", type=Path, help="where heartbeats go "
-                        "(default INBOX/.status)")
-    parser.add_argument("--min-free-mb", type=int, default=100, help="refuse uploads while "
-                        "the inbox has less free space, stop one that gets there (default 100)")
-    parser.add_argument("--max-package-mb", type=int, help="what one station's staged uploads "
-                        "may take on disk (default: the largest valid package, about 2.1 GB)")
-    parser.add_argument("--rsync", default=shutil.which("rsync") or "/usr/bin/rsync",
-                        help="the rsync binary")
-    parser.add_argument("--log", type=Path, help="append JSON log lines to this file")
 
 
 def make_screen(settings: Settings) -> Screen:

@@ -17,6 +17,7 @@ from tests.services import MosquittoServer, RedisServer, S3Server, SshServer, Xv
 LANES = ("tests/e2e/",)
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest hook only with pytest-xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """--dist loadfile, with each of LANES as one unit of work."""
     if config.getvalue("dist") != "loadfile":

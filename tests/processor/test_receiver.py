@@ -164,6 +164,21 @@ def test_the_cli_refuses_a_misconfigured_forced_command(tmp_path: Path) -> None:
     assert "--station: expected a station id" in done.stderr and "--inbox:" in done.stderr
 
 
+
+def test_the_station_hears_one_verdict_line_and_nothing_else(tmp_path: Path) -> None:
+    # No --log: the receiver logs to syslog, or nowhere where there is none (as here, or
+    # when syslog stops); either way the station's stderr carries the verdict alone.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    done = subprocess.run([sys.executable, "-m", "processor", "receive", "--station", "st-1",
+                           "--inbox", str(inbox), "--min-free-mb", "0"], capture_output=True,
+                          text=True, env={"SSH_ORIGINAL_COMMAND": "cat /etc/passwd",
+                                          "PATH": "/usr/bin:/bin"}, timeout=30)
+    assert done.returncode == ExitStatus.INVALID
+    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
+    assert done.stderr.startswith("stopmo-receive: refused: "), done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
 # --- through a real sshd: the restricted key --------------------------------------------------
 
 class Processor:
