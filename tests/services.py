@@ -67,6 +67,16 @@ def free_port() -> int:
         return port
 
 
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """Yield a TCP port on 127.0.0.1 that refuses connections for as long as it is held:
+    bound, never listening, so no other server (of this test or another worker's) can
+    take it meanwhile, as one from `free_port` could."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOCALHOST, 0))
+        yield sock.getsockname()[1]
+
+
 def skip_or_fail(reason: str) -> NoReturn:
     """A capability is missing: fail under CI (it must never go green by skipping), skip
     elsewhere with the reason."""

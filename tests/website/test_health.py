@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import RedisServer, free_port, wait_until
+from tests.services import RedisServer, closed_port, wait_until
 from tests.website.conftest import StoreBuilder, make_record
 from tests.website.served import Site, get
 from website.app import create_app
@@ -61,11 +61,10 @@ def test_a_hung_redis_costs_at_most_one_slow_request_per_worker(
 
 
 def test_healthz_tells_the_world_only_the_status(tmp_path: Path) -> None:
-    dead_redis = free_port()  # nothing listens there
     missing = tmp_path / "no-such-store"
-    settings = {"STORAGE_URL": missing.as_uri(), "REDIS_URL": f"redis://127.0.0.1:{dead_redis}/0",
-                "HEALTH_TOKEN": TOKEN}
-    with Site(tmp_path / "site", settings, workers=1) as down:
+    with closed_port() as dead_redis, Site(tmp_path / "site", {
+            "STORAGE_URL": missing.as_uri(), "REDIS_URL": f"redis://127.0.0.1:{dead_redis}/0",
+            "HEALTH_TOKEN": TOKEN}, workers=1) as down:
         public = get(down.port, "/healthz", PROXIED)
         assert public.status == 503
         assert json.loads(public.body) == {"status": "down"}
@@ -83,14 +82,15 @@ def test_healthz_tells_the_world_only_the_status(tmp_path: Path) -> None:
 
 def test_healthz_from_a_remote_address_without_a_proxy(store: StoreBuilder) -> None:
     store.add(make_record(1))
-    app = create_app({"TESTING": True, "STORAGE_URL": store.root.as_uri(),
-                      "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "HEALTH_TOKEN": ""})
-    client = app.test_client()
-    remote = client.get("/healthz", environ_base={"REMOTE_ADDR": "198.51.100.4"})
-    assert (remote.status_code, remote.get_json()) == (200, {"status": "degraded"})
-    assert remote.headers["Cache-Control"] == "no-store"
-    mapped = client.get("/healthz", environ_base={"REMOTE_ADDR": "::ffff:127.0.0.1"})
-    assert mapped.get_json()["redis"].startswith("down")  # loopback, IPv4-mapped
-    empty_token = client.get("/healthz", headers={"Authorization": "Bearer "},
-                             environ_base={"REMOTE_ADDR": "198.51.100.4"})
-    assert empty_token.get_json() == {"status": "degraded"}  # no token set: none accepted
+    with closed_port() as dead_redis:
+        app = create_app({"TESTING": True, "STORAGE_URL": store.root.as_uri(),
+                          "REDIS_URL": f"redis://127.0.0.1:{dead_redis}/0", "HEALTH_TOKEN": ""})
+        client = app.test_client()
+        remote = client.get("/healthz", environ_base={"REMOTE_ADDR": "198.51.100.4"})
+        assert (remote.status_code, remote.get_json()) == (200, {"status": "degraded"})
+        assert remote.headers["Cache-Control"] == "no-store"
+        mapped = client.get("/healthz", environ_base={"REMOTE_ADDR": "::ffff:127.0.0.1"})
+        assert mapped.get_json()["redis"].startswith("down")  # loopback, IPv4-mapped
+        empty_token = client.get("/healthz", headers={"Authorization": "Bearer "},
+                                 environ_base={"REMOTE_ADDR": "198.51.100.4"})
+        assert empty_token.get_json() == {"status": "degraded"}  # no token set: none accepted
