@@ -340,9 +340,16 @@ def run(make: Callable[[tk.Tk], Kiosk]) -> Kiosk:
     """Open the window, build the kiosk in it, and run until the window closes (or the
     kiosk ends its loop for a restart); return the kiosk, its devices closed."""
     root = tk.Tk()
+
+    def stop(signum: int, frame: object) -> None:
+        # Through the loop's own queue: a quit() before mainloop() starts would be lost
+        # (mainloop clears the flag), and a stop that comes that early must still stop.
+        with contextlib.suppress(tk.TclError):  # the window is gone: the loop has ended
+            root.after(0, root.quit)
+
     if threading.current_thread() is threading.main_thread():
         # systemd's stop ends the loop, so whatever follows it (telemetry's "offline") runs.
-        signal.signal(signal.SIGTERM, lambda signum, frame: root.quit())
+        signal.signal(signal.SIGTERM, stop)
     kiosk = make(root)
     kiosk.start()
     try:

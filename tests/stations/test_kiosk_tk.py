@@ -164,6 +164,42 @@ run(lambda root: Kiosk(root, Flow(Path({str(tmp_path / 'outbox')!r}), "st-5", fr
     _ = KeyboardButtons
 
 
+def test_a_stop_before_the_loop_runs_still_stops_the_kiosk(tmp_path: Path,
+                                                          display: XvfbDisplay) -> None:
+    # systemd (or a test) may stop the kiosk the moment it reports itself up, which can
+    # be before Tk's loop has started: the stop must not be lost.
+    import signal
+    import sys
+
+    script = tmp_path / "kiosk.py"
+    script.write_text(f"""
+import os, signal
+from pathlib import Path
+from stations.buttons import KeyboardButtons
+from stations.camera import FakeCamera
+from stations.flow import Flow
+from stations.kiosk import Kiosk, run
+
+def make(root):
+    kiosk = Kiosk(root, Flow(Path({str(tmp_path / 'outbox')!r}), "st-7"),
+                  FakeCamera(size=(640, 360), preview_size=(320, 180)), KeyboardButtons(),
+                  size=(800, 500), fullscreen=False)
+    os.kill(os.getpid(), signal.SIGTERM)
+    return kiosk
+
+run(make)
+print("stopped")
+""")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    assert (proc.returncode, out.strip()) == (0, "stopped")
+
+
 def test_kill_9_mid_movie_then_resume(tmp_path: Path, display: XvfbDisplay) -> None:
     import hashlib
     import signal
