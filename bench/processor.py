@@ -142,7 +142,7 @@ STEPS = [
     ("processor.encode:read_movie", "check the movie from its index"),
     ("processor.encode:fsync_file", "movie fsync"),
     ("processor.poster:save_poster", "poster"),
-    ("processor.pipeline:MovieRecord.for_package", "movie record"),
+    ("processor.movie:MovieRecord.for_package", "movie record"),
     ("processor.pipeline:Pipeline._show", "to the screen"),
     ("processor.publishing:PublishQueue.publish", "publish to the folder store"),
 ]

@@ -19,12 +19,10 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from moviepkg.atomic import unlink_durable, write_atomic
 from moviepkg.backoff import backoff_delay
@@ -33,13 +31,14 @@ from moviepkg.ids import is_package_id
 from moviepkg.locks import try_lock
 from moviepkg.logs import package_context
 from moviepkg.reader import Package, read_package
-from moviepkg.record import MovieRecord, parse_record
+from moviepkg.record import parse_record
 
 from .config import Settings
-from .encode import Encoded, EncodeJob, Progress, encode
+from .encode import Encoded, Progress
 from .encoders import EncoderChoice, choose_encoder
 from .failures import is_permanent
 from .files import Stamp, folder_stamp, free_name, move_or_copy
+from .movie import make_movie
 from .publishing import Events, PublishQueue, no_events
 from .screen import Screen, ScreenMovie
 from .state import FINAL, Listed, PackageState, StateStore, Step, TakedownList
@@ -50,7 +49,6 @@ MAX_BACKOFF_SECONDS = 900.0
 # The telemetry event each step's completion is (moviepkg.telemetry.EVENTS).
 _EVENT_AFTER = {Step.RECEIVED: "validated", Step.VALIDATED: "encoded",
                 Step.ENCODED: "on_screen", Step.PUBLISHED: "on_screen"}
-_TITLE_CARD_LOCK = threading.Lock()
 
 
 class Outcome(StrEnum):
@@ -311,52 +309,10 @@ class Pipeline:
         return self.movies_dir / f"{package_id}{suffix}"
 
     def _encode(self, state: PackageState) -> None:
-        package = self._package(state.package_id)
-        manifest = package.manifest
         public = state.publish and not state.taken_down  # only then a code and a QR code
-        settings = self.settings
-        job = EncodeJob(title_png=None, frames_dir=package.path,
-                        frame_count=len(package.frames), fps=manifest.fps,
-                        output=self._movie(state.package_id, ".mp4"), size=settings.size,
-                        threads=settings.threads, preset=settings.preset, crf=settings.crf,
-                        codec=self.encoder().codec, bitrate_kbps=settings.bitrate_kbps)
-        log.info("encoding %d frames at %d fps with %s", len(package.frames), manifest.fps,
-                 job.codec)
-        with ThreadPoolExecutor(1, "poster") as pool:
-            posters = []
-
-            def title() -> bytes:
-                """Draw the card while ffmpeg starts; then start the poster, which ffmpeg
-                does not wait for. (Pillow is imported here, off the way to ffmpeg.)"""
-                from .poster import save_poster
-                from .titlecard import TitleCard, movie_page, render_title_card
-
-                code = package.code if public else ""
-                card = TitleCard(title=manifest.title, station_id=manifest.station_id,
-                                 created_at=manifest.created_at,
-                                 festival=settings.festival_name, logo=settings.festival_logo,
-                                 station_name=settings.station_name(manifest.station_id),
-                                 language=settings.language, code=code,
-                                 page_url=movie_page(settings.public_url, code))
-                with _TITLE_CARD_LOCK:  # the font cache is not thread-safe
-                    picture = render_title_card(card, settings.size,
-                                                tz=ZoneInfo(settings.timezone)).tobytes()
-                posters.append(pool.submit(save_poster, package,
-                                           self._movie(state.package_id, ".jpg"),
-                                           settings.size))
-                return picture
-
-            encoded = encode(job, nice=settings.nice, progress=self.progress(state.package_id),
-                             title=title)
-            for poster in posters:
-                poster.result()
-        self.last_encode = encoded
-        log.info("encoded %d frames in %.2f s (%.0f frames/s, %s)", encoded.movie.frames,
-                 encoded.seconds, encoded.fps, encoded.codec)
-        record = MovieRecord.for_package(package, duration_s=encoded.movie.duration,
-                                         size=settings.size, festival=settings.festival_edition,
-                                         hall=settings.unit)
-        write_atomic(self._movie(state.package_id, ".json"), record.to_json())
+        self.last_encode = make_movie(self._package(state.package_id), self.settings,
+                                      self.movies_dir, self.encoder().codec, public,
+                                      self.progress(state.package_id))
         state.step = Step.ENCODED
 
     def _show(self, state: PackageState) -> None:

@@ -34,21 +34,18 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import redis
 from redis.exceptions import LockError
 from redis.lock import Lock
 
 from moviepkg.owner import OwnerChange, OwnerObjects
-from moviepkg.record import MovieRecord
 
 from .breaker import Breaker
+from .guarded import Guarded
 from .index import (
     EMPTY,
-    EVERYTHING,
     Meta,
-    Scope,
     Snapshot,
     Unreadable,
     parse_meta,
@@ -111,8 +108,7 @@ class Catalog:
         try:
             listing = self._cached()
         except redis.RedisError as exc:
-            self.last_error = f"redis: {exc}"
-            self.breaker.failed(exc)
+            self.redis_failed(exc)
             return self._without_redis()
         except Exception as exc:  # a failsafe: a page without the cache, not a 500
             log.exception("reading the cache failed, reading the store directly")
@@ -124,7 +120,7 @@ class Catalog:
     def _without_redis(self) -> Listing:
         """The store read directly; when that fails too, the last version this worker
         knew, so the pages it rendered of it are still served (website.pagecache)."""
-        direct = self._direct()
+        direct = self.direct()
         if direct.version or self.cache is None or not self._listing.version:
             return direct
         return self._listing
@@ -187,7 +183,7 @@ class Catalog:
             self._read_at = time.monotonic()
         if listing is None:  # cold or unreadable: one worker fills it, the others wait a little
             if self._failed_recently():
-                return self._direct()
+                return self.direct()
             token = self._try_lock()
             if token is not None:
                 return self._refresh(token)
@@ -200,7 +196,7 @@ class Catalog:
                 if self.cache is not None and self.cache.exists(LOCK):
                     self.last_error = "cache: being filled"
                     return self._local
-                return self._direct()
+                return self.direct()
         if (self._spoiled or self.clock() - listing.fetched_at > self.max_age) \
                 and not self._failed_recently():
             token = self._try_lock()
@@ -240,6 +236,11 @@ class Catalog:
                                        Keys(meta.generation)), self)
         self._listing = listing
         return listing
+
+    def redis_failed(self, exc: Exception) -> None:
+        """Redis failed a question: say so, and skip it for a while."""
+        self.last_error = f"redis: {exc}"
+        self.breaker.failed(exc)
 
     def unreadable(self, exc: Exception, generation: int | None = None) -> None:
         """Redis held something this worker cannot read: log it once, and rebuild it now
@@ -379,7 +380,7 @@ class Catalog:
 
     # --- without Redis -----------------------------------------------------------------------
 
-    def _direct(self) -> Snapshot:
+    def direct(self) -> Snapshot:
         """Read the store directly, at most once per max_age per worker; last copy if down."""
         local = self._local
         if local.version and self.clock() - local.fetched_at < self.max_age:
@@ -395,67 +396,3 @@ class Catalog:
         with self._local_lock:
             self._local = snapshot
         return snapshot
-
-
-class Guarded:
-    """A RedisListing whose every answer falls back to the store when Redis cannot give
-    it (down, or holding garbage): a page is never a 500 because of the cache."""
-
-    def __init__(self, inner: RedisListing, catalog: Catalog) -> None:
-        self.inner = inner
-        self.catalog = catalog
-
-    @property
-    def version(self) -> str:
-        """The version in Redis."""
-        return self.inner.version
-
-    @property
-    def fetched_at(self) -> float:
-        """When the store read behind it began."""
-        return self.inner.fetched_at
-
-    def _ask(self, question: Callable[[Listing], Any]) -> Any:
-        try:
-            return question(self.inner)
-        except Unreadable as exc:
-            self.catalog.unreadable(exc, self.inner.keys.generation)
-        except redis.RedisError as exc:
-            self.catalog.last_error = f"redis: {exc}"
-            self.catalog.breaker.failed(exc)
-        return question(self.catalog._direct())
-
-    def total(self, scope: Scope = EVERYTHING) -> int:
-        """How many movies the scope has."""
-        found: int = self._ask(lambda listing: listing.total(scope))
-        return found
-
-    def page(self, scope: Scope, offset: int, count: int) -> list[MovieRecord]:
-        """count movies of the scope from offset, newest first."""
-        found: list[MovieRecord] = self._ask(lambda listing: listing.page(scope, offset, count))
-        return found
-
-    def get(self, movie_id: str) -> MovieRecord | None:
-        """The public movie with this id, or None."""
-        found: MovieRecord | None = self._ask(lambda listing: listing.get(movie_id))
-        return found
-
-    def find_code(self, typed: str) -> list[MovieRecord]:
-        """The movies whose code is what a person typed."""
-        found: list[MovieRecord] = self._ask(lambda listing: listing.find_code(typed))
-        return found
-
-    def festivals(self) -> list[str]:
-        """The festivals with public movies."""
-        found: list[str] = self._ask(lambda listing: listing.festivals())
-        return found
-
-    def halls(self) -> list[str]:
-        """The halls with public movies."""
-        found: list[str] = self._ask(lambda listing: listing.halls())
-        return found
-
-    @property
-    def movies(self) -> tuple[MovieRecord, ...]:
-        """Every movie, newest first (tools and tests)."""
-        return tuple(self.page(Scope(), 0, max(1, self.total())))
