@@ -58,10 +58,10 @@ from .redisindex import (
     PREFIX,
     Keys,
     RedisListing,
-    Refresh,
     generations,
     retire,
 )
+from .redisrefresh import Refresh
 from .storage import Storage, StorageDown
 
 log = logging.getLogger("stopmo.website.catalog")

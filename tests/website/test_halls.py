@@ -131,3 +131,27 @@ def test_a_store_written_before_halls_is_read_and_folded_in(tmp_path: Path,
 
     wait_until(refreshed, timeout=5, interval=0.2, message="the v1 index forgotten")
     assert ids(client) == [new.id, *(m.id for m in reversed(old))]  # each once, none lost
+
+
+def test_a_hall_or_festival_whose_last_movie_went_leaves_the_filters(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    store, lock = FileStore(tmp_path / "store"), tmp_path / "index.lock"
+    kept = [movie(0, "2025", "main"), movie(1, "2025", "small-hall")]
+    last = movie(2, "jff-2026", "big-hall", days=365)  # alone in its festival and its hall
+    for record in [*kept, last]:
+        publish(store, record, lock)
+    client = site(store.root, redis_server)
+
+    def filters() -> str:
+        return client.get("/").get_data(as_text=True)
+
+    assert "festival=jff-2026" in filters() and "hall=big-hall" in filters()
+    remove_from_store(store, last.id, NOW, lock)  # a take-down
+    wait_until(lambda: last.id not in ids(client), timeout=5, interval=0.1, message="gone")
+    page = filters()
+    assert "festival=jff-2026" not in page and "hall=big-hall" not in page
+    assert "hall=small-hall" in page  # the others stay
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    keys = Keys(parse_meta((r.get(META) or "").encode()).generation)
+    assert r.smembers(keys.halls) == {"main", "small-hall"}
+    assert r.smembers(keys.festivals) == {"2025"}
