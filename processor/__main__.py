@@ -1,12 +1,7 @@
-"""Entry point for `python -m processor`."""
+"""Entry point for `python -m processor` (processor/entry.py: `receive` starts quickly)."""
 
 import sys
 
-if sys.argv[1:2] == ["receive"]:  # sshd's forced command, once per session: start quickly
-    from .receive_cli import main as receive
-
-    sys.exit(receive(sys.argv[2:]))
-
-from .cli import main
+from .entry import main
 
 sys.exit(main())

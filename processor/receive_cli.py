@@ -1,10 +1,10 @@
 """`processor receive`'s command line, kept apart so sshd's forced command starts quickly.
 
-sshd runs `python -m processor receive ...` for every delivery and every heartbeat of
-every station, before rsync can start: `processor/__main__.py` sends that command
-straight here, which imports only what receiving needs (processor/receiver.py), not the
-rest of the processor's command line (settings, pipeline, stores: about 20 ms more per
-session on the 2-core machine, twice per delivery cycle).
+sshd runs `stopmo-processor receive ...` for every delivery and every heartbeat of every
+station, before rsync can start: processor/entry.py (the console script, and `python -m
+processor`) sends that command straight here, which imports only what receiving needs
+(processor/receiver.py), not the rest of the processor's command line (settings,
+pipeline, stores: about 20 ms more per session on the 2-core machine, twice per cycle).
 """
 
 from __future__ import annotations

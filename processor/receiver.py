@@ -47,25 +47,35 @@ MAX_VERDICT_CHARS = 400
 
 
 class Flushing(threading.Thread):
-    """Flush every file of a folder to disk, in a thread; `wait` raises what it met."""
+    """Flush every file of a folder to disk, in a thread; `wait` raises what it met, `stop`
+    ends it early (a refused package is deleted, never written back first)."""
 
     def __init__(self, folder: Path) -> None:
         super().__init__(name="flush", daemon=True)
         self.folder = folder
         self.error: OSError | None = None
+        self.stopping = threading.Event()
         self.start()
 
     def run(self) -> None:
         try:
             for name in os.listdir(self.folder):
+                if self.stopping.is_set():
+                    return
                 fsync_file(self.folder / name)
         except OSError as exc:
             self.error = exc
 
     def wait(self) -> None:
+        """Until every file is on disk; raise the first error."""
         self.join()
         if self.error is not None:
             raise self.error
+
+    def stop(self) -> None:
+        """Flush no further file, and return once the one under way is done."""
+        self.stopping.set()
+        self.join()
 
 
 class Receiver:
@@ -150,14 +160,18 @@ class Receiver:
         try:
             package = read_package(staged, self.limits)
         except IncompletePackage as exc:  # rsync ended well: nothing more is coming
-            flushing.join()
+            flushing.stop()
             return self._discard(package_id, exc.reason, f"incomplete {package_id}: {exc}")
         except PackageError as exc:
-            flushing.join()
+            flushing.stop()
             return self._discard(package_id, exc.reason,
                                  f"invalid {package_id} {exc.reason}: {exc}")
+        except BaseException:
+            flushing.stop()
+            raise
         claimed = package.manifest.station_id
         if claimed != self.station_id:  # the id's prefix is checked before rsync; this is not
+            flushing.stop()
             return self._discard(package_id, "station",
                                  f"invalid {package_id} station: its MANIFEST says station_id "
                                  f"{claimed!r}, but the key is {self.station_id}'s")
@@ -302,21 +316,31 @@ def _log_away_from_the_station(path: Path | None) -> None:
         try:
             setup_logging("processor", stream=path.open("a", encoding="utf-8"),
                           json_lines=True)
+            _quiet(root)
             return
         except OSError as exc:  # a log problem must not stop a delivery
             problem = exc.strerror
     root.setLevel(logging.WARNING)
     from logging.handlers import SysLogHandler  # only here: it needs socket and pickle
 
-    class QuietSysLog(SysLogHandler):
-        def handleError(self, record: logging.LogRecord) -> None:
-            pass  # no syslog (or it went away): a lost line, never a traceback to the station
-
     handler: logging.Handler = logging.NullHandler()
     with contextlib.suppress(OSError):
-        handler = QuietSysLog("/dev/log")
+        handler = SysLogHandler("/dev/log")
         handler.setFormatter(logging.Formatter("stopmo-receive[%(process)d]: %(message)s"))
     handler._stopmo = True  # type: ignore[attr-defined]
     root.addHandler(handler)
+    _quiet(root)
     if problem is not None:
         log.warning("cannot log to %s: %s", path, problem)
+
+
+def _quiet(root: logging.Logger) -> None:
+    """A handler that fails (a full disk under --log, no syslog or one that went away)
+    loses the line: logging's own report of it, a traceback naming our paths, would go to
+    stderr, which is the station's."""
+    for handler in root.handlers:
+        handler.handleError = _lost  # type: ignore[method-assign]
+
+
+def _lost(record: logging.LogRecord) -> None:
+    """A log line that could not be written."""

@@ -93,6 +93,7 @@ class Kiosk:
         self.camera_lock = threading.Lock()  # one capture at a time: a child's or a test's
         self.identify_until: float | None = None  # time.monotonic() when "identify" ends
         self.restart_requested = False  # the loop ended for a restart (see `restart`)
+        self.stop_asked = threading.Event()  # SIGTERM came (see `run`): no restart then
         self._restart_at: float | None = None
         self._playing: list[Path] = []
         self._play_index = 0
@@ -340,17 +341,23 @@ def run(make: Callable[[tk.Tk], Kiosk]) -> Kiosk:
     """Open the window, build the kiosk in it, and run until the window closes (or the
     kiosk ends its loop for a restart); return the kiosk, its devices closed."""
     root = tk.Tk()
+    asked = threading.Event()
 
     def stop(signum: int, frame: object) -> None:
+        asked.set()  # whenever it comes, even after the loop: then no restart (run_kiosk)
         # Through the loop's own queue: a quit() before mainloop() starts would be lost
         # (mainloop clears the flag), and a stop that comes that early must still stop.
-        with contextlib.suppress(tk.TclError):  # the window is gone: the loop has ended
+        with contextlib.suppress(tk.TclError):
             root.after(0, root.quit)
 
     if threading.current_thread() is threading.main_thread():
         # systemd's stop ends the loop, so whatever follows it (telemetry's "offline") runs.
         signal.signal(signal.SIGTERM, stop)
+        # A stop that came while a restart started this kiosk waited, blocked (run_kiosk):
+        # it arrives now, and this kiosk stops at once.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     kiosk = make(root)
+    kiosk.stop_asked = asked
     kiosk.start()
     try:
         root.mainloop()
@@ -393,4 +400,9 @@ def run_kiosk(settings: StationSettings) -> bool:
     finally:
         commands.detach()
         reporter.stop()  # says offline, after any answer still on its way
-    return kiosk.restart_requested
+    if kiosk.restart_requested and threading.current_thread() is threading.main_thread():
+        # From here a stop waits, blocked, for the kiosk this process becomes (the signal
+        # mask and a pending signal outlive execve), which then stops at once; one that
+        # came before means no restart at all.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    return kiosk.restart_requested and not kiosk.stop_asked.is_set()

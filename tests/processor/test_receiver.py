@@ -8,6 +8,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,6 +121,31 @@ def test_an_invalid_staged_package_is_refused_with_the_reason(tmp_path: Path) ->
     assert (tmp_path / ".refused" / staged.name).read_text().split(" ", 1)[1] == f"{verdict}\n"
 
 
+def test_a_refused_package_is_deleted_without_being_written_back_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The flush runs beside the validation; a package refused early stops it, and nothing
+    # touches the files once they are deleted.
+    staged = stage(tmp_path, frames=40)
+    (staged / "PUBLISH").unlink()  # incomplete: refused at once
+    flushed: list[str] = []
+    gone = threading.Event()
+
+    def slow_fsync(path: Path) -> None:
+        assert not gone.is_set(), f"{path.name} flushed after the package was deleted"
+        flushed.append(path.name)
+        time.sleep(0.02)
+
+    monkeypatch.setattr("processor.receiver.fsync_file", slow_fsync)
+    status, verdict = Receiver("st-1", tmp_path).commit(staged.name)
+    gone.set()
+    assert status == ExitStatus.INVALID and verdict.startswith(f"incomplete {staged.name}:")
+    assert not staged.exists()
+    assert len(flushed) < 10, flushed  # of 41 files
+    time.sleep(0.1)  # a flush still running would fail its assertion (and count) now
+    assert len(flushed) < 10
+    assert [t.name for t in threading.enumerate() if t.name == "flush"] == []
+
+
 def test_an_incomplete_staged_package_is_refused(tmp_path: Path) -> None:
     staged = stage(tmp_path)
     (staged / "PUBLISH").unlink()
@@ -165,19 +192,43 @@ def test_the_cli_refuses_a_misconfigured_forced_command(tmp_path: Path) -> None:
 
 
 
-def test_the_station_hears_one_verdict_line_and_nothing_else(tmp_path: Path) -> None:
+@pytest.mark.parametrize("log", [[], ["--log", "/dev/full"]], ids=["syslog", "full-disk"])
+def test_the_station_hears_one_verdict_line_and_nothing_else(tmp_path: Path,
+                                                             log: list[str]) -> None:
     # No --log: the receiver logs to syslog, or nowhere where there is none (as here, or
-    # when syslog stops); either way the station's stderr carries the verdict alone.
+    # when syslog stops); a --log on a full disk loses its lines. Either way the station's
+    # stderr carries the verdict alone, never logging's traceback of the failure.
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     done = subprocess.run([sys.executable, "-m", "processor", "receive", "--station", "st-1",
-                           "--inbox", str(inbox), "--min-free-mb", "0"], capture_output=True,
+                           "--inbox", str(inbox), "--min-free-mb", "0", *log],
+                          capture_output=True,
                           text=True, env={"SSH_ORIGINAL_COMMAND": "cat /etc/passwd",
                                           "PATH": "/usr/bin:/bin"}, timeout=30)
     assert done.returncode == ExitStatus.INVALID
     assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
     assert done.stderr.startswith("stopmo-receive: refused: "), done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+@pytest.mark.parametrize("command", [["stopmo-processor"], ["-m", "processor"]])
+def test_receive_starts_without_the_rest_of_the_processor(tmp_path: Path,
+                                                          command: list[str]) -> None:
+    # The forced command (ansible's authorized_keys: the console script) and `python -m`
+    # both take the short path: sshd starts one per session, before rsync can start.
+    argv = ([str(Path(sys.executable).parent / command[0])] if len(command) == 1
+            else [sys.executable, *command])
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    done = subprocess.run([*argv, "receive", "--station", "st-1", "--inbox", str(inbox)],
+                          capture_output=True, text=True, timeout=30,
+                          env={"SSH_ORIGINAL_COMMAND": "status", "PATH": "/usr/bin:/bin",
+                               "PYTHONPROFILEIMPORTTIME": "1"})
+    imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "processor.receiver" in imported
+    assert not {"processor.cli", "processor.pipeline", "processor.config"} & imported
+    assert "stopmo-receive: " in done.stderr
 
 # --- through a real sshd: the restricted key --------------------------------------------------
 

@@ -164,13 +164,26 @@ run(lambda root: Kiosk(root, Flow(Path({str(tmp_path / 'outbox')!r}), "st-5", fr
     _ = KeyboardButtons
 
 
-def test_a_stop_before_the_loop_runs_still_stops_the_kiosk(tmp_path: Path,
-                                                          display: XvfbDisplay) -> None:
-    # systemd (or a test) may stop the kiosk the moment it reports itself up, which can
-    # be before Tk's loop has started: the stop must not be lost.
+STOPS = {
+    # systemd (or a test) stops the kiosk the moment it reports itself up, which can be
+    # before Tk's loop has started: the stop must not be lost.
+    "before-the-loop": ("", "os.kill(os.getpid(), signal.SIGTERM)", ""),
+    # A stop that came while a restart was starting this process waited, blocked and
+    # pending across execve (run_kiosk): the new kiosk takes it and stops at once.
+    "pending-from-a-restart": ("signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})\n"
+                               "os.kill(os.getpid(), signal.SIGTERM)", "", ""),
+    # A stop while the kiosk closes (its loop over, for a restart): no restart then.
+    "after-the-loop": ("", "root.after(300, root.quit)",
+                       "os.kill(os.getpid(), signal.SIGTERM)"),
+}
+
+
+@pytest.mark.parametrize("when", list(STOPS))
+def test_a_stop_is_never_lost(tmp_path: Path, display: XvfbDisplay, when: str) -> None:
     import signal
     import sys
 
+    before, in_make, in_close = STOPS[when]
     script = tmp_path / "kiosk.py"
     script.write_text(f"""
 import os, signal
@@ -180,15 +193,21 @@ from stations.camera import FakeCamera
 from stations.flow import Flow
 from stations.kiosk import Kiosk, run
 
+class Closing(Kiosk):
+    def close(self):
+        {in_close or "pass"}
+        super().close()
+
 def make(root):
-    kiosk = Kiosk(root, Flow(Path({str(tmp_path / 'outbox')!r}), "st-7"),
-                  FakeCamera(size=(640, 360), preview_size=(320, 180)), KeyboardButtons(),
-                  size=(800, 500), fullscreen=False)
-    os.kill(os.getpid(), signal.SIGTERM)
+    kiosk = Closing(root, Flow(Path({str(tmp_path / 'outbox')!r}), "st-7"),
+                    FakeCamera(size=(640, 360), preview_size=(320, 180)), KeyboardButtons(),
+                    size=(800, 500), fullscreen=False)
+    {in_make or "pass"}
     return kiosk
 
-run(make)
-print("stopped")
+{before}
+kiosk = run(make)
+print("stopped", kiosk.stop_asked.is_set())
 """)
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
@@ -197,7 +216,7 @@ print("stopped")
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-    assert (proc.returncode, out.strip()) == (0, "stopped")
+    assert (proc.returncode, out.strip()) == (0, "stopped True")
 
 
 def test_kill_9_mid_movie_then_resume(tmp_path: Path, display: XvfbDisplay) -> None:
