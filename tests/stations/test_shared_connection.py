@@ -27,12 +27,12 @@ from moviepkg.reporting import BaseReporter
 from stations.delivery import Remote
 from stations.ssh import Runner, destination, ssh_args
 from stations.sync import Agent
+from tests.fleet.fleet import Namespaces, in_ns, require_root
 from tests.services import (
     SshServer,
     free_port,
     generate_keypair,
     require_binary,
-    skip_or_fail,
     wait_until,
 )
 from tests.stations.conftest import (
@@ -259,11 +259,6 @@ def test_a_master_that_cannot_log_in_names_the_reason(
 SERVER_IP, CLIENT_IP = "10.77.0.1", "10.77.0.2"
 
 
-def ip(*args: str) -> None:
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, f"ip {' '.join(args)}: {done.stderr}"
-
-
 class NsSshServer(SshServer):
     """The test sshd, listening on SERVER_IP inside a network namespace."""
 
@@ -288,24 +283,14 @@ class NsSshServer(SshServer):
 def cut_rig(tmp_path: Path) -> Iterator[tuple[Rig, str, str]]:
     """A station in one network namespace, its processor's sshd in another, one veth
     between them: (the rig, the station's namespace, the processor's)."""
-    if os.geteuid() != 0 or not require_binary("ip"):
-        skip_or_fail("network namespaces need root and ip(8)")
+    require_root()
+    require_binary("ip")
     require_binary("rsync")
-    tag = f"stopmo-cut-{os.getpid()}"
-    server_ns, client_ns = f"{tag}-proc", f"{tag}-st"
-    made: list[str] = []
+    spaces = Namespaces("cut")
     server = None
     try:
-        for ns in (server_ns, client_ns):
-            ip("netns", "add", ns)
-            made.append(ns)
-            ip("-n", ns, "link", "set", "lo", "up")
-        ip("link", "add", "eth0", "netns", server_ns, "type", "veth", "peer", "name", "eth0",
-           "netns", client_ns)
-        ip("-n", server_ns, "addr", "add", f"{SERVER_IP}/30", "dev", "eth0")
-        ip("-n", client_ns, "addr", "add", f"{CLIENT_IP}/30", "dev", "eth0")
-        for ns in (server_ns, client_ns):
-            ip("-n", ns, "link", "set", "eth0", "up")
+        server_ns, client_ns = spaces.add("proc"), spaces.add("st")
+        spaces.link(server_ns, "eth0", f"{SERVER_IP}/30", client_ns, "eth0", f"{CLIENT_IP}/30")
         inbox = tmp_path / "inbox"
         inbox.mkdir()
         server = NsSshServer(tmp_path / "sshd", server_ns)
@@ -316,8 +301,7 @@ def cut_rig(tmp_path: Path) -> Iterator[tuple[Rig, str, str]]:
     finally:
         if server is not None:
             server.stop()
-        for ns in reversed(made):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+        spaces.close()
 
 
 def test_after_a_network_cut_mid_transfer_the_next_cycle_delivers(
@@ -338,10 +322,10 @@ def test_after_a_network_cut_mid_transfer_the_next_cycle_delivers(
         wait_until(lambda: staged.is_dir() and
                    sum(1 for p in staged.iterdir() if FRAME.fullmatch(p.name)) >= 5,
                    timeout=30, interval=0.005, message="some frames staged")
-        ip("-n", server_ns, "link", "set", "eth0", "down")  # the processor's link drops
+        in_ns(server_ns, "ip", "link", "set", "eth0", "down")  # the processor's link drops
         wait_until(lambda: any(r.get("kind") == "interrupted" for r in reader.records()),
                    timeout=30, message="the agent to notice the cut")
-        ip("-n", server_ns, "link", "set", "eth0", "up")
+        in_ns(server_ns, "ip", "link", "set", "eth0", "up")
         assert agent.wait(timeout=90) == 0, reader.text()
     finally:
         if agent.poll() is None:
