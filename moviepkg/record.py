@@ -58,6 +58,12 @@ def index_key(hall: str, day: date) -> str:
     return f"{INDEX_PREFIX}{hall}/{day:%Y-%m-%d}.json"
 
 
+def index_keys(keys: Iterable[str]) -> list[str]:
+    """The indexes among keys, in the order to read them: the v1 index first, so that a
+    movie a hall's index also lists ends up as that index has it."""
+    return sorted((key for key in keys if is_index_key(key)), key=lambda k: (k != INDEX_KEY, k))
+
+
 def is_index_key(key: str) -> bool:
     """Whether key is an index: one of a hall's, or the v1 index."""
     if key == INDEX_KEY:

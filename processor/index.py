@@ -35,6 +35,7 @@ from moviepkg.record import (
     MovieIndex,
     MovieRecord,
     index_key,
+    index_keys,
     is_index_key,
     parse_index,
     parse_record,
@@ -98,8 +99,12 @@ def removed_by_owner(store: Store, package_id: str) -> bool:
         return False
 
 
-def _parse(store: Store, key: str, data: bytes) -> list[MovieRecord] | None:
-    """The records an index lists; None (and a warning) when it is unreadable."""
+def _listed(store: Store, key: str) -> list[MovieRecord] | None:
+    """The records the index at key lists ([] when there is none); None (and a warning)
+    when it is unreadable."""
+    data = store.get_bytes(key)
+    if data is None:
+        return []
     try:
         return list(parse_index(data).movies)
     except RecordError as exc:
@@ -110,10 +115,7 @@ def _parse(store: Store, key: str, data: bytes) -> list[MovieRecord] | None:
 
 def _day_records(store: Store, key: str, hall: str, day: date) -> list[MovieRecord]:
     """What the index of one hall's day lists (rebuilt from the records if unreadable)."""
-    data = store.get_bytes(key)
-    if data is None:
-        return []
-    listed = _parse(store, key, data)
+    listed = _listed(store, key)
     if listed is None:
         listed = [r for r in stored_records(store)
                   if r.hall == hall and r.created_at.date() == day]
@@ -123,12 +125,8 @@ def _day_records(store: Store, key: str, hall: str, day: date) -> list[MovieReco
 def listed_records(store: Store) -> list[MovieRecord]:
     """Every movie the indexes list (every hall's, and a v1 movies/index.json), once each."""
     found: dict[str, MovieRecord] = {}
-    for key in store.list_keys(INDEX_PREFIX.rstrip("/")):
-        if not is_index_key(key):
-            continue
-        data = store.get_bytes(key)
-        listed = _parse(store, key, data) if data is not None else []
-        found.update((record.id, record) for record in listed or [])
+    for key in index_keys(store.list_keys(INDEX_PREFIX.rstrip("/"))):
+        found.update((record.id, record) for record in _listed(store, key) or [])
     return sorted(found.values(), key=lambda r: (r.created_at, r.id), reverse=True)
 
 
@@ -170,8 +168,7 @@ def remove_from_index(store: Store, package_id: str, now: datetime, lock_path: P
     removed = False
     with exclusive(lock_path):
         for key in _candidate_indexes(package_id, record, hall):
-            data = store.get_bytes(key)
-            listed = (_parse(store, key, data) if data is not None else None) or []
+            listed = _listed(store, key) or []
             kept = [r for r in listed if r.id != package_id]
             if len(kept) != len(listed):
                 _write_index(store, key, kept, now)
@@ -258,13 +255,13 @@ def sweep_owner_removals(store: Store, now: datetime, lock_path: Path, done: set
         if not change.removed or movie_id in done:
             continue
         record = _record(store, movie_id)
-        listed = _listed_here(store, movie_id, hall)
         if record is not None and record.hall != hall:
-            continue  # its own unit sweeps it
-        if record is not None or listed or store.exists(video_key(movie_id)):
+            done.add(movie_id)  # its own unit sweeps it
+            continue
+        if record is not None:  # first, so a rebuilt index cannot list it again
             store.delete(record_key(movie_id))
-            if listed:
-                remove_from_index(store, movie_id, now, lock_path, hall=hall)
+        listed = remove_from_index(store, movie_id, now, lock_path, record, hall)
+        if record is not None or listed or store.exists(video_key(movie_id)):
             store.delete(video_key(movie_id))
             store.delete(poster_key(movie_id))
             log.info("removed (owner link or take-down): out of the store",
@@ -272,17 +269,3 @@ def sweep_owner_removals(store: Store, now: datetime, lock_path: Path, done: set
             removed.append(movie_id)
         done.add(movie_id)
     return removed
-
-
-def _listed_here(store: Store, package_id: str, hall: str) -> bool:
-    """Whether this hall's index of the movie's day (or, for main, the v1 index) lists it."""
-    parts = split_package_id(package_id)
-    keys = [index_key(hall, parts[1].date())] if parts is not None else []
-    if hall == DEFAULT_HALL:
-        keys.append(INDEX_KEY)
-    for key in keys:
-        data = store.get_bytes(key)
-        listed = (_parse(store, key, data) if data is not None else None) or []
-        if any(record.id == package_id for record in listed):
-            return True
-    return False

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from moviepkg.errors import RecordError
 from moviepkg.ids import normalize_code
 from moviepkg.owner import OWNER_PREFIX, OwnerObjects, apply_owner_changes
-from moviepkg.record import INDEX_KEY, INDEX_PREFIX, MovieRecord, is_index_key, record_from_dict
+from moviepkg.record import INDEX_PREFIX, MovieRecord, index_keys, record_from_dict
 
 from .storage import Storage
 
@@ -165,10 +165,10 @@ def read_store(storage: Storage, owners: OwnerObjects | None = None) -> list[Mov
 def _read_movies(storage: Storage) -> list[MovieRecord]:
     """Every index (each hall's, and a v1 movies/index.json), or every record if there is
     no index at all; each movie once."""
-    keys = [key for key in storage.list_keys(INDEX_PREFIX.rstrip("/")) if is_index_key(key)]
+    keys = index_keys(storage.list_keys(INDEX_PREFIX.rstrip("/")))
     if keys:
         found: dict[str, MovieRecord] = {}
-        for key in sorted(keys, key=lambda k: (k != INDEX_KEY, k)):  # a hall's wins over v1
+        for key in keys:  # the v1 index first: a hall's wins
             data = storage.get_bytes(key)
             try:
                 found.update((m.id, m) for m in parse_movies(data or b'{"movies": []}'))

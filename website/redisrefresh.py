@@ -20,7 +20,7 @@ import redis
 
 from moviepkg.errors import RecordError
 from moviepkg.owner import OWNER_PREFIX, OwnerChange, parse_owner_change
-from moviepkg.record import INDEX_KEY, INDEX_PREFIX, MovieRecord, is_index_key
+from moviepkg.record import INDEX_PREFIX, MovieRecord, index_keys
 
 from .index import Scope, Unreadable, parse_movies
 from .redisindex import BATCH, Keys, as_text, asked, cached_record
@@ -42,12 +42,11 @@ class Refresh:
         """Read what changed in the store, write it to Redis; return how many movies
         changed. Raises StorageDown, redis errors, or Unreadable (wipe and run again)."""
         owners = self._owner_changes()
-        stamped = {key: stamp for key, stamp in
-                   self.storage.list_stamped(INDEX_PREFIX.rstrip("/")).items()
-                   if is_index_key(key)}
+        listed = self.storage.list_stamped(INDEX_PREFIX.rstrip("/"))
+        stamped = {key: listed[key] for key in index_keys(listed)}  # the v1 index first
         known = {as_text(k) or "": as_text(v) or "" for k, v in
                  asked(lambda: self.cache.hgetall(self.keys.idx)).items()}
-        for key in sorted(stamped, key=lambda k: (k != INDEX_KEY, k)):  # the v1 index first
+        for key in stamped:
             if known.get(key) != stamped[key]:
                 self._index(key, stamped[key], owners)
         for key in sorted(set(known) - set(stamped)):
