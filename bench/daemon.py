@@ -38,12 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))  # bench.frames
 
-from bench.frames import camera_frames  # noqa: E402
+from bench.frames import camera_frames, write_package  # noqa: E402
 from moviepkg.reader import read_package  # noqa: E402
-from moviepkg.writer import PackageWriter  # noqa: E402
 from processor.screen.ipc import Event, MpvIpc  # noqa: E402
 from processor.screen.mpv import mpv_args  # noqa: E402
 from processor.titlecard import TitleCard, save_title_card  # noqa: E402
+from tests.services import wait_until  # noqa: E402
 
 SIZE = (1280, 720)
 FPS = 10
@@ -115,14 +115,6 @@ class Playlist:
         self.ipc.close()
 
 
-def wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def log_lines(path: Path, package_id: str) -> list[dict[str, Any]]:
     """The daemon's JSON log lines about package_id, in order."""
     found = []
@@ -162,15 +154,6 @@ def encode_bare(png: list[str], raw: list[str], pixels: bytes) -> tuple[float, f
     return middle - started, time.monotonic() - middle
 
 
-def make_package(root: Path, frames: list[bytes]) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    writer = PackageWriter.start(root, "bench")
-    for data in frames:
-        writer.add_frame(data)
-    writer.finish("Benchmark movie", publish=True)
-    return writer.path
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -199,16 +182,17 @@ def main() -> None:
         daemon = None
         playlist = None
         try:
-            wait(socket.exists, 10, "mpv's socket")
+            wait_until(socket.exists, 10, message="mpv's socket")
             with open(log, "ab") as out:  # JSON lines: not a terminal
                 daemon = subprocess.Popen([sys.executable, "-m", "processor", "run"], env=env,
                                           cwd=ROOT, stdout=out, stderr=out)
-            wait(lambda: "watching" in log.read_text(errors="replace"), 60, "the daemon")
+            wait_until(lambda: "watching" in log.read_text(errors="replace"), 60,
+                       message="the daemon")
             playlist = Playlist(socket)
-            wait(lambda: any("idle-card" in name for name in playlist.seen), 30,
-                 "the idle card in mpv's playlist")
+            wait_until(lambda: any("idle-card" in name for name in playlist.seen), 30,
+                       message="the idle card in mpv's playlist")
             for run in range(-1, args.runs):  # run -1 warms the caches up: not counted
-                package = make_package(staging / str(run), frames)
+                package = write_package(staging / str(run), frames)
                 package_id = package.name
                 card = TitleCard("Benchmark movie", "bench",
                                  read_package(package).manifest.created_at)
@@ -229,8 +213,9 @@ def main() -> None:
                 listed = playlist.wait_for(movie, 120)
                 took = listed - started
                 state = work / "state" / f"{package_id}.json"
-                wait(lambda path=state: path.exists() and json.loads(path.read_text())["step"]
-                     == "done", 60, "published")
+                wait_until(lambda path=state: path.exists()  # type: ignore[misc]
+                           and json.loads(path.read_text())["step"] == "done", 60,
+                           message="published")
                 if not bare_first:
                     bare_s, raw_s = encode_bare(png, raw, pixels)
                 if run < 0:

@@ -36,9 +36,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))  # tests.services: the throwaway sshd
 
 from bench import frames  # noqa: E402
+from bench.frames import write_package  # noqa: E402
 from moviepkg.delivery import STAGING  # noqa: E402
 from moviepkg.reader import read_package  # noqa: E402
-from moviepkg.writer import PackageWriter  # noqa: E402
 from processor.receiver import Receiver  # noqa: E402
 from stations.config import Delivery, Link, Paths, Retention, StationSettings  # noqa: E402
 from stations.sync import Agent  # noqa: E402
@@ -57,15 +57,6 @@ def camera_frames(count: int, size: tuple[int, int] = (1920, 1080)) -> list[byte
     """Camera-like JPEGs of about 250 KB."""
     return frames.camera_frames(count, size, seed=7, shapes=30, radius=(40, 260), step=4,
                                 noise=30, blend=0.12, blur=0.6, noises=4, quality=88)
-
-
-def write_package(outbox: Path, frames: list[bytes]) -> Path:
-    outbox.mkdir(parents=True, exist_ok=True)
-    writer = PackageWriter.start(outbox, STATION)
-    for frame in frames:
-        writer.add_frame(frame)
-    writer.finish("Benchmark movie", publish=True)
-    return writer.path
 
 
 def config_text(settings: StationSettings) -> str:
@@ -233,7 +224,7 @@ def main() -> None:
     frames = camera_frames(args.frames)
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(Path(tmp))
-        original = write_package(Path(tmp) / "original", frames)
+        original = write_package(Path(tmp) / "original", frames, STATION)
         size = sum(p.stat().st_size for p in original.iterdir())
         with bench.server:
             bare, cli, inproc, shake, start, links = [], [], [], [], [], []

@@ -1,11 +1,15 @@
-"""Camera-like JPEG frames for the benchmarks: shapes that move a little, plus sensor noise."""
+"""Camera-like JPEG frames for the benchmarks (shapes that move a little, plus sensor noise),
+and the movie packages made of them."""
 
 from __future__ import annotations
 
 import io
 import random
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
+
+from moviepkg.writer import PackageWriter
 
 
 def camera_frames(count: int, size: tuple[int, int], *, seed: int = 5, shapes: int = 25,
@@ -29,3 +33,15 @@ def camera_frames(count: int, size: tuple[int, int], *, seed: int = 5, shapes: i
         image.save(buffer, "JPEG", quality=quality)
         frames.append(buffer.getvalue())
     return frames
+
+
+def write_package(outbox: Path, frames: list[bytes], station: str = "bench",
+                  title: str = "Benchmark movie") -> Path:
+    """Write a finished PUBLISH package of frames into outbox, as a station does; return
+    its folder."""
+    outbox.mkdir(parents=True, exist_ok=True)
+    writer = PackageWriter.start(outbox, station)
+    for data in frames:
+        writer.add_frame(data)
+    writer.finish(title, publish=True)
+    return writer.path

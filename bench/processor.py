@@ -39,10 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))  # bench.frames
 
-from bench.frames import camera_frames  # noqa: E402
+from bench.frames import camera_frames, write_package  # noqa: E402
 from moviepkg.ids import movie_code  # noqa: E402
 from moviepkg.reader import read_package  # noqa: E402
-from moviepkg.writer import PackageWriter  # noqa: E402
 from processor.encode import TITLE_SECONDS, EncodeJob, ffmpeg_args, low_priority  # noqa: E402
 from processor.frames import check_frames  # noqa: E402
 from processor.titlecard import (  # noqa: E402
@@ -256,16 +255,6 @@ def self_times(spans: list[list[Any]], main_thread: int) -> dict[str, float]:
     return own
 
 
-def make_package(root: Path, frames: list[bytes], name: str) -> Path:
-    outbox = root / name
-    outbox.mkdir()
-    writer = PackageWriter.start(outbox, "bench")
-    for data in frames:
-        writer.add_frame(data)
-    writer.finish("Benchmark movie", publish=True)
-    return writer.path
-
-
 def import_times(env: dict[str, str], runs: int) -> tuple[float, float, float]:
     """Median wall seconds of `python -c pass` and of importing processor.cli, from source
     (no bytecode written) and from bytecode."""
@@ -307,9 +296,9 @@ def main() -> None:
                     if key != "PYTHONDONTWRITEBYTECODE" and not key.startswith("STOPMO_")}
         base_env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
         for run in range(-1, args.runs):  # run -1 writes the bytecode: not counted
-            package = make_package(root, frames, f"outbox-{run}")  # for bare ffmpeg
-            taken = make_package(root, frames, f"outbox-taken-{run}")  # moved by `process`
-            traced = make_package(root, frames, f"outbox-traced-{run}")
+            package = write_package(root / f"outbox-{run}", frames)  # for bare ffmpeg
+            taken = write_package(root / f"outbox-taken-{run}", frames)  # moved by `process`
+            traced = write_package(root / f"outbox-traced-{run}", frames)
             created_at = read_package(package).manifest.created_at
             card = TitleCard("Benchmark movie", "bench", created_at)
             title_png = save_title_card(card, root / f"title-{run}.png")

@@ -50,8 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))  # bench.frames
 
-from bench.frames import camera_frames  # noqa: E402
-from moviepkg.writer import PackageWriter  # noqa: E402
+from bench.frames import camera_frames, write_package  # noqa: E402
 from processor.encode import EncodeJob, encode  # noqa: E402
 from processor.screen import ScreenMovie  # noqa: E402
 from processor.screen.ipc import Event, MpvError, MpvIpc  # noqa: E402
@@ -77,16 +76,6 @@ POLL_SECONDS = 0.1
 def photo_frames(count: int, seed: int = 5, size: tuple[int, int] = SIZE) -> list[bytes]:
     """Camera-like frames (the same mix as bench/processor.py)."""
     return camera_frames(count, size, seed=seed)
-
-
-def write_package(outbox: Path, frames: list[bytes], title: str) -> Path:
-    """Write a finished package of frames, as a station does; return its folder."""
-    outbox.mkdir(parents=True, exist_ok=True)
-    writer = PackageWriter.start(outbox, "bench")
-    for data in frames:
-        writer.add_frame(data)
-    writer.finish(title, publish=True)
-    return writer.path
 
 
 def cpu_seconds(pid: int) -> float:
@@ -379,7 +368,7 @@ def main() -> None:
             # -- movies for the loop and the package to encode, made before anything plays
             prep = time.monotonic()
             frames = photo_frames(args.frames)
-            package = write_package(root / "outbox", frames, "Benchmark movie")
+            package = write_package(root / "outbox", frames)
             title = save_title_card(TitleCard("Benchmark movie", "bench", datetime.now(UTC)),
                                     root / "title.png", SIZE)
             movies = root / "movies"
@@ -387,7 +376,7 @@ def main() -> None:
             for k in range(args.loop_movies):
                 name = f"Loop movie {k + 1}"
                 folder = write_package(root / "loop", photo_frames(LOOP_FRAMES, seed=11 + k),
-                                       name)
+                                       title=name)
                 card = save_title_card(TitleCard(name, "bench", datetime.now(UTC)),
                                        root / f"title-{k}.png", SIZE)
                 path = movies / f"{folder.name}.mp4"
