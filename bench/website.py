@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import subprocess
 import sys
 import tempfile
@@ -263,7 +262,6 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
-    random.seed(1)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; two sites x gunicorn 2 workers x 4 threads, one Redis; "
           f"load: {args.concurrency} keep-alive connections over both for {args.seconds:.0f} s; "

@@ -216,11 +216,7 @@ class Catalog:
         assert self.cache is not None
         raw: bytes | None = None
         try:
-            try:
-                value: bytes | str | None = self.cache.get(META)
-            except redis.ResponseError as exc:  # e.g. WRONGTYPE: not a string
-                raise Unreadable(f"{META}: {exc}") from None
-            raw = value.encode() if isinstance(value, str) else value
+            raw = self._meta_bytes()
             if raw is None or raw == self._bad_meta:
                 return None
             meta = parse_meta(raw)
@@ -353,16 +349,19 @@ class Catalog:
                  listing.total(), extra={"refresh": "done", "pid": os.getpid()})
         return listing
 
-    def _meta_now(self) -> Meta | None:
-        """The meta in Redis (None: there is none); Unreadable if this version cannot read it."""
+    def _meta_bytes(self) -> bytes | None:
+        """The meta's bytes in Redis (None: there is none); Unreadable if not a string."""
         assert self.cache is not None
         try:
             value: bytes | str | None = self.cache.get(META)
         except redis.ResponseError as exc:  # e.g. WRONGTYPE: not a string
             raise Unreadable(f"{META}: {exc}") from None
-        if value is None:
-            return None
-        return parse_meta(value if isinstance(value, bytes) else value.encode())
+        return value.encode() if isinstance(value, str) else value
+
+    def _meta_now(self) -> Meta | None:
+        """The meta in Redis (None: there is none); Unreadable if this version cannot read it."""
+        raw = self._meta_bytes()
+        return parse_meta(raw) if raw is not None else None
 
     def _generation_now(self) -> int | None:
         """The generation the meta in Redis points at, if readable."""

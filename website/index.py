@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -103,11 +102,6 @@ class Meta:
     generation: int = 0  # which keys hold the movies (website.redisindex.Keys)
 
 
-def version_of(data: bytes) -> str:
-    """The version of an index as cached: a hash of its bytes."""
-    return hashlib.sha256(data).hexdigest()[:16]
-
-
 def parse_meta(raw: bytes) -> Meta:
     """Check the cached meta; raise Unreadable if it is not what this version writes."""
     try:
@@ -128,8 +122,8 @@ def parse_meta(raw: bytes) -> Meta:
     return Meta(version, float(fetched_at), generation)
 
 
-def parse_movies(data: bytes, strict: bool = False) -> list[MovieRecord]:
-    """Read an index: skip (and log) an invalid entry, or raise ValueError if strict."""
+def parse_movies(data: bytes) -> list[MovieRecord]:
+    """Read an index: skip (and log) an invalid entry; ValueError if it is no index."""
     doc = json.loads(data)
     items = doc.get("movies") if isinstance(doc, dict) else None
     if not isinstance(items, list):
@@ -139,8 +133,6 @@ def parse_movies(data: bytes, strict: bool = False) -> list[MovieRecord]:
         try:
             record = record_from_dict(item, f"index movies[{position}]")
         except RecordError as exc:
-            if strict:
-                raise ValueError(str(exc)) from None
             log.warning("skipping an index entry: %s", exc)
             continue
         if record.public:  # never show a private movie, even if one reached the store

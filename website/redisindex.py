@@ -25,7 +25,6 @@ store.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -189,11 +188,12 @@ def retire(cache: redis.Redis, generation: int | None, after: float, now: float)
         cache.zadd(RETIRED, {str(generation): now + after})
     due: list[bytes] = cache.zrangebyscore(RETIRED, "-inf", now)  # type: ignore[assignment]
     for name in due:
+        batch: list[bytes] = []
         for key in cache.scan_iter(match=f"{PREFIX}g{as_text(name)}:*", count=1000):
-            cache.delete(key)
+            batch.append(key)
+            if len(batch) >= 1000:
+                cache.delete(*batch)
+                batch.clear()
+        if batch:
+            cache.delete(*batch)
         cache.zrem(RETIRED, name)
-
-
-def pages(total: int, size: int) -> int:
-    """How many gallery pages total movies make."""
-    return max(1, math.ceil(total / size))

@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from moviepkg.errors import RecordError
-from moviepkg.owner import OWNER_PREFIX, OwnerChange, parse_owner_change
+from moviepkg.owner import OWNER_PREFIX, OwnerChange, apply_owner_changes, parse_owner_change
 from moviepkg.record import INDEX_PREFIX, MovieRecord, index_keys
 
 from .index import Scope, Unreadable, parse_movies
@@ -63,13 +63,7 @@ class Refresh:
             log.warning("%s is not a readable index, kept as it was: %s", key, exc)
             self.cache.hset(self.keys.idx, key, stamp)  # read again once it changes
             return
-        records = {}
-        for record in listed:
-            change = owners.get(record.id)
-            if change is not None and change.removed:
-                continue
-            records[record.id] = replace(record, title=change.title) \
-                if change is not None else record
+        records = {record.id: record for record in apply_owner_changes(listed, owners)}
         before = self._ids_of(key)
         gone = before - set(records)
         self._forget(gone, only_from=key)
@@ -135,15 +129,20 @@ class Refresh:
         self._prune_filters(moved)
 
     def _codes(self, records: list[MovieRecord]) -> dict[str, set[str]]:
+        """The ids Redis holds for the codes of records, and theirs."""
+        codes = self._codes_of(records)
+        for record in records:
+            codes[record.code].add(record.id)
+        return codes
+
+    def _codes_of(self, records: list[MovieRecord]) -> dict[str, set[str]]:
+        """The ids Redis holds for each code of records (one HMGET)."""
         wanted = sorted({record.code for record in records})
         if not wanted:
             return {}
         now = asked(lambda: self.cache.hmget(self.keys.code, wanted))
-        codes = {code: set((as_text(ids) or "").split()) for code, ids in zip(wanted, now,
-                                                                              strict=True)}
-        for record in records:
-            codes[record.code].add(record.id)
-        return codes
+        return {code: set((as_text(ids) or "").split())
+                for code, ids in zip(wanted, now, strict=True)}
 
     def _forget(self, ids: Iterable[str], only_from: str | None = None) -> None:
         """Take ids out of every key; only_from: only those that index last listed."""
@@ -157,12 +156,7 @@ class Refresh:
             raws = asked(lambda chunk=chunk: self.cache.hmget(self.keys.rec, chunk))  # type: ignore[misc]
             records = [r for r in (cached_record(raw, self.keys.rec) for raw in raws)
                        if r is not None]
-            codes: dict[str, set[str]] = {}
-            wanted = sorted({r.code for r in records})
-            if wanted:
-                now = asked(lambda wanted=wanted: self.cache.hmget(self.keys.code, wanted))  # type: ignore[misc]
-                codes = {c: set((as_text(v) or "").split()) for c, v in zip(wanted, now,
-                                                                            strict=True)}
+            codes = self._codes_of(records)
             pipe = self.cache.pipeline(transaction=False)
             for record in records:
                 for name in self.keys.scopes(record):
@@ -202,10 +196,6 @@ class Refresh:
         if empty_halls:
             pipe.srem(self.keys.halls, *empty_halls)
         pipe.execute()
-
-    def _hget(self, name: str, key: str) -> bytes | str | None:
-        value: bytes | str | None = asked(lambda: self.cache.hget(name, key))
-        return value
 
     # --- owner objects ------------------------------------------------------------------
 
@@ -248,15 +238,15 @@ class Refresh:
         if removed:
             present = asked(lambda: self.cache.hmget(self.keys.rec, removed))
             self._forget([m for m, raw in zip(removed, present, strict=True) if raw is not None])
-        for movie_id, change in fresh.items():
-            if change.removed:
-                continue
-            record = cached_record(self._hget(self.keys.rec, movie_id), self.keys.rec)
-            if record is not None:
-                self.cache.hset(self.keys.rec, movie_id, json.dumps(
-                    replace(record, title=change.title).to_dict(), ensure_ascii=False))
-                self.changed += 1
+        named = [movie_id for movie_id, change in fresh.items() if not change.removed]
+        raws = asked(lambda: self.cache.hmget(self.keys.rec, named)) if named else []
         pipe = self.cache.pipeline(transaction=False)
+        for movie_id, raw in zip(named, raws, strict=True):
+            record = cached_record(raw, self.keys.rec)
+            if record is not None:
+                pipe.hset(self.keys.rec, movie_id, json.dumps(
+                    replace(record, title=fresh[movie_id].title).to_dict(), ensure_ascii=False))
+                self.changed += 1
         for change in fresh.values():
             pipe.hset(self.keys.ownch, change.id, change.to_json())
         for key, stamp in stamps.items():
