@@ -193,8 +193,13 @@ class Agent:
     def _cycle(self) -> CycleResult:
         """One cycle's work (see `cycle`)."""
         result = CycleResult()
-        with self.remote.connected():  # one SSH connection for the cycle, opened meanwhile
-            self._deliver_all(result)
+        finished = self.outbox.finished()
+        now = time.monotonic()
+        due = [package for package in finished if self.held.get(package.name, 0.0) <= now]
+        # One SSH connection for the cycle's sessions, opened while the first package is
+        # checked; a cycle with only the heartbeat to send makes one plain session.
+        with self.remote.connected() if due else contextlib.nullcontext():
+            self._deliver_all(result, finished, due)
             self.health.last_error = str(result.error) if result.error else None
             if not self.stopping.is_set() and (result.error is None
                                                or result.error.kind != "unreachable"):
@@ -204,16 +209,12 @@ class Agent:
         self.reporter.refresh()
         return result
 
-    def _deliver_all(self, result: CycleResult) -> None:
-        """Deliver the finished packages, oldest first, until the link fails or we stop."""
-        now = time.monotonic()
-        finished = self.outbox.finished()
+    def _deliver_all(self, result: CycleResult, finished: list[Path], due: list[Path]) -> None:
+        """Deliver the due packages, oldest first, until the link fails or we stop."""
         self.considered = {package.name for package in finished}
-        for package in finished:
+        for package in due:
             if self.stopping.is_set():
                 break
-            if self.held.get(package.name, 0.0) > now:
-                continue
             with package_context(package.name):
                 try:
                     if self.deliver(package):

@@ -102,6 +102,23 @@ def test_a_cycle_makes_one_connection_for_its_packages_and_heartbeat(rig: Rig) -
     assert masters(str(rig.key)) == []  # and so is the master
 
 
+def test_a_cycle_with_only_the_heartbeat_to_send_starts_no_master(rig: Rig) -> None:
+    # Sharing pays only with two sessions or more: an idle cycle (every 30 s on every
+    # station) makes one plain session, not a master, a session and its exit.
+    bin_dir, calls = rig.root / "bin", rig.root / "ssh-calls"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "ssh"
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {calls}\nexec /usr/bin/ssh "$@"\n')
+    wrapper.chmod(0o755)
+    before = connections(rig.server)
+    done = rig.sync("--once", env=rig.env(PATH=f"{bin_dir}:{os.environ['PATH']}"))
+    assert done.returncode == 0, done.stderr
+    assert connections(rig.server) - before == 1
+    assert (rig.inbox / ".status" / f"{STATION}.json").is_file()  # the heartbeat went
+    [call] = calls.read_text().splitlines()
+    assert "ControlPath=none" in call and "ControlMaster=yes" not in call
+
+
 def test_the_control_socket_is_in_a_folder_only_the_agent_may_enter(rig: Rig) -> None:
     remote = Remote(rig.settings().processor, rig.settings().delivery, Runner())
     with remote.connected():

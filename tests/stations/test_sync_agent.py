@@ -14,7 +14,7 @@ from stations.config import Delivery, Link
 from stations.delivery import bytes_sent, parse_verdict, rsync_args
 from stations.ssh import Completed, classify, exit_args, master_args, ssh_args
 from stations.sync import Agent, AgentBusy, Backoff, agent_lock
-from tests.services import free_port, generate_keypair
+from tests.services import closed_port, generate_keypair
 from tests.stations.conftest import Rig, add_package, visible
 
 LINK = Link(host="10.0.0.2", port=2222, user="stopmo", key=Path("/etc/stopmo/k"),
@@ -124,8 +124,8 @@ def test_an_unreachable_processor_costs_nothing_but_time(rig: Rig,
                                                          ) -> None:
     package = add_package(rig.outbox)
     settings = rig.settings(attempts=3, retry_base_seconds=0.05)
-    settings = replace(settings, processor=replace(settings.processor, port=free_port()))
-    with caplog.at_level(logging.INFO):
+    with closed_port() as port, caplog.at_level(logging.INFO):
+        settings = replace(settings, processor=replace(settings.processor, port=port))
         assert Agent(settings).run_once() is False
     read_package(package)
     retries = [r for r in caplog.records if hasattr(r, "retry_in")]

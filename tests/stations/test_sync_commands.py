@@ -17,7 +17,7 @@ from moviepkg.commands import Command, CommandRunner, parse_result
 from stations.commands import answered_file
 from stations.config import StationSettings
 from stations.sync import Agent
-from tests.services import free_port
+from tests.services import closed_port
 from tests.stations.conftest import Rig, add_package, visible
 
 
@@ -74,9 +74,9 @@ def test_deliver_now_runs_a_cycle_at_once_and_says_what_it_did(rig: Rig) -> None
 def test_deliver_now_cuts_a_long_backoff_short_and_says_why_it_failed(rig: Rig) -> None:
     """An unreachable processor: no wait for the backoff, and the reason in the answer."""
     settings = rig.settings(retry_base_seconds=60.0, retry_max_seconds=120.0)
-    settings = replace(settings, processor=replace(settings.processor, port=free_port()))
     add_package(rig.outbox)
-    with running(settings) as runner:
+    with closed_port() as port, running(replace(
+            settings, processor=replace(settings.processor, port=port))) as runner:
         time.sleep(0.5)  # the first cycle failed: the agent now waits 30 s or more
         said, took = deliver_now(runner)
         assert took < 10  # it did not wait for the backoff
