@@ -46,6 +46,7 @@ from tests.services import (  # noqa: E402
     SshServer,
     descendant,
     generate_keypair,
+    ssh_masters,
     wait_until,
 )
 
@@ -69,19 +70,6 @@ def config_text(settings: StationSettings) -> str:
         "[delivery]", f"retry_base_seconds = {delivery.retry_base_seconds}",
         f"bwlimit_kbps = {delivery.bwlimit_kbps}", f"attempts = {delivery.attempts}",
         "[sent]", "min_free_mb = 0", ""])
-
-
-def masters(marker: str) -> list[int]:
-    """Running ssh masters (ControlMaster=yes) whose command line mentions marker."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
-        except OSError:
-            continue
-        if b"ControlMaster=yes" in argv and marker.encode() in argv:
-            found.append(int(entry.name))
-    return found
 
 
 class Bench:
@@ -126,10 +114,6 @@ class Bench:
         shutil.rmtree(target)
         return took
 
-    def connections(self) -> int:
-        """The SSH connections sshd has accepted so far."""
-        return self.server.log_path.read_text(errors="replace").count("Accepted publickey")
-
     def handshake(self) -> float:
         """One SSH connection and an empty session (`ssh ... true`), nothing else."""
         started = time.perf_counter()
@@ -169,12 +153,12 @@ class Bench:
     def agent_cli(self, package: Path, **delivery: object) -> tuple[float, str, int, int]:
         config = self.root / "station.toml"
         config.write_text(config_text(self.settings(package.parent, **delivery)))
-        before = self.connections()
+        before = self.server.accepted()
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "stations", "sync", "--once", "--config",
                                str(config)], capture_output=True, text=True)
         took = time.perf_counter() - started
-        return took, done.stderr, done.returncode, self.connections() - before
+        return took, done.stderr, done.returncode, self.server.accepted() - before
 
     def agent_in_process(self, package: Path) -> float:
         agent = Agent(self.settings(package.parent))
@@ -198,7 +182,7 @@ class Bench:
             1 for p in staged.iterdir() if FRAME.fullmatch(p.name)) >= frames // 2,
             timeout=120, interval=0.01, message="half the frames staged")
         # The connection itself: the cycle's master (or, without one, rsync's own ssh).
-        ssh = next(iter(masters(str(self.key))), None) or descendant(agent.pid, "ssh")
+        ssh = next(iter(ssh_masters(str(self.key))), None) or descendant(agent.pid, "ssh")
         if ssh is None:
             raise SystemExit("no ssh process to cut off")
         os.kill(ssh, signal.SIGKILL)

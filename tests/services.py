@@ -104,6 +104,22 @@ def child_pids(pid: int) -> list[int]:
         return []
 
 
+def ssh_masters(marker: str) -> list[int]:
+    """Running (not zombie) ssh masters whose command line mentions marker (e.g. a key)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and b"ControlMaster=yes" in argv and marker.encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
 def descendant(pid: int, name: str) -> int | None:
     """A process called name below pid (Linux /proc)."""
     for child in child_pids(pid):
@@ -678,6 +694,10 @@ class SshServer(Daemon):
     def destination(self) -> str:
         """Return user@127.0.0.1."""
         return f"{self.user}@{LOCALHOST}"
+
+    def accepted(self) -> int:
+        """How many SSH connections this sshd has accepted so far (its log)."""
+        return self.log_path.read_text(errors="replace").count("Accepted publickey")
 
     def authorize(self, pubkey_line: str) -> None:
         """Append a line to authorized_keys (options such as command="..." allowed)."""

@@ -33,6 +33,7 @@ from tests.services import (
     free_port,
     generate_keypair,
     require_binary,
+    ssh_masters,
     wait_until,
 )
 from tests.stations.conftest import (
@@ -51,27 +52,6 @@ pytestmark = pytest.mark.slow  # deliveries over real sshd
 FRAME = re.compile(r"\d{4}\.jpg")
 
 
-def connections(server: SshServer) -> int:
-    """How many SSH connections sshd has accepted so far."""
-    return server.log_path.read_text(errors="replace").count("Accepted publickey")
-
-
-def masters(marker: str) -> list[int]:
-    """Running ssh masters whose command line mentions marker (e.g. a test's key)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and b"ControlMaster=yes" in argv and marker.encode() in argv:
-            found.append(int(entry.name))
-    return found
-
-
 def gone(pid: int) -> bool:
     """Whether pid has ended (a zombie has)."""
     try:
@@ -82,7 +62,7 @@ def gone(pid: int) -> bool:
 
 def kill_master(marker: str) -> int:
     """SIGKILL the one master of the test (its socket stays behind, as after a crash)."""
-    [pid] = masters(marker)
+    [pid] = ssh_masters(marker)
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: gone(pid), timeout=10, message="the master to die")
     return pid
@@ -92,14 +72,14 @@ def test_a_cycle_makes_one_connection_for_its_packages_and_heartbeat(rig: Rig) -
     older, newer = add_package(rig.outbox, minutes=0), add_package(rig.outbox, minutes=5)
     runtime = rig.root / "run"
     runtime.mkdir(mode=0o700)
-    before = connections(rig.server)
+    before = rig.server.accepted()
     done = rig.sync("--once", env=rig.env(TMPDIR=str(runtime)))
     assert done.returncode == 0, done.stderr
-    assert connections(rig.server) - before == 1  # two rsyncs and a heartbeat, one connection
+    assert rig.server.accepted() - before == 1  # two rsyncs and a heartbeat, one connection
     assert visible(rig.inbox) == sorted([older.name, newer.name])
     assert json.loads((rig.inbox / ".status" / f"{STATION}.json").read_text())["station_id"]
     assert list(runtime.iterdir()) == []  # the private folder and its socket are gone
-    assert masters(str(rig.key)) == []  # and so is the master
+    assert ssh_masters(str(rig.key)) == []  # and so is the master
 
 
 def test_a_cycle_with_only_the_heartbeat_to_send_starts_no_master(rig: Rig) -> None:
@@ -110,10 +90,10 @@ def test_a_cycle_with_only_the_heartbeat_to_send_starts_no_master(rig: Rig) -> N
     wrapper = bin_dir / "ssh"
     wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {calls}\nexec /usr/bin/ssh "$@"\n')
     wrapper.chmod(0o755)
-    before = connections(rig.server)
+    before = rig.server.accepted()
     done = rig.sync("--once", env=rig.env(PATH=f"{bin_dir}:{os.environ['PATH']}"))
     assert done.returncode == 0, done.stderr
-    assert connections(rig.server) - before == 1
+    assert rig.server.accepted() - before == 1
     assert (rig.inbox / ".status" / f"{STATION}.json").is_file()  # the heartbeat went
     [call] = calls.read_text().splitlines()
     assert "ControlPath=none" in call and "ControlMaster=yes" not in call
@@ -127,7 +107,7 @@ def test_the_control_socket_is_in_a_folder_only_the_agent_may_enter(rig: Rig) ->
         assert path.parent.stat().st_mode & 0o777 == 0o700
         assert path.parent.stat().st_uid == os.getuid()
     assert not path.parent.exists()
-    assert masters(str(rig.key)) == []
+    assert ssh_masters(str(rig.key)) == []
 
 
 @pytest.fixture
@@ -155,13 +135,13 @@ def session(ssh: list[str], *args: str, input: bytes = b"") -> subprocess.Comple
 ])
 def test_through_a_shared_connection_the_key_still_runs_only_the_receiver(
         rig: Rig, shared: list[str], command: list[str]) -> None:
-    before = connections(rig.server)
+    before = rig.server.accepted()
     done = session(shared, destination(rig.settings().processor), *command)
     assert done.returncode == 5, done  # the receiver's refusal, nothing run
     assert "stopmo-receive: refused:" in done.stderr
     assert "root:" not in done.stdout
     assert not Path("/tmp/elsewhere").exists()
-    assert connections(rig.server) == before  # it was a session on the shared connection
+    assert rig.server.accepted() == before  # it was a session on the shared connection
 
 
 def test_a_pty_on_a_shared_connection_is_refused_and_the_receiver_still_answers(
@@ -189,7 +169,7 @@ def test_no_forwarding_through_a_shared_connection(rig: Rig, shared: list[str]) 
 
 def test_each_session_on_a_shared_connection_runs_the_forced_command_anew(
         rig: Rig, shared: list[str]) -> None:
-    before = connections(rig.server)
+    before = rig.server.accepted()
     target = destination(rig.settings().processor)
     status = rig.inbox / ".status" / f"{STATION}.json"
     said = []
@@ -199,7 +179,7 @@ def test_each_session_on_a_shared_connection_runs_the_forced_command_anew(
         assert done.returncode == 0 and "stopmo-receive: ok status" in done.stderr, done
         said.append(json.loads(status.read_text())["n"])
     assert said == [0, 1]  # the receiver ran for each session and read each one's stdin
-    assert connections(rig.server) == before
+    assert rig.server.accepted() == before
 
 
 class KillTheMasterAfterTheFirstDelivery(BaseReporter):
@@ -220,18 +200,18 @@ def test_a_master_killed_between_packages_is_replaced_and_the_cycle_goes_on(
     agent = Agent(rig.settings())
     killer = KillTheMasterAfterTheFirstDelivery(str(rig.key))
     agent.reporter = killer
-    before = connections(rig.server)
+    before = rig.server.accepted()
     with caplog.at_level(logging.INFO):
         assert agent.run_once() is True
     assert len(killer.killed) == 1
     assert "the shared SSH connection is gone (before the delivery); connecting again" \
         in caplog.text
-    assert connections(rig.server) - before == 2  # the first master, then a fresh one
+    assert rig.server.accepted() - before == 2  # the first master, then a fresh one
     assert visible(rig.inbox) == sorted([first.name, second.name])
     assert visible(rig.sent) == sorted([first.name, second.name])
     for name in (first.name, second.name):
         read_package(rig.inbox / name)
-    assert masters(str(rig.key)) == []
+    assert ssh_masters(str(rig.key)) == []
 
 
 def test_a_master_killed_mid_transfer_costs_one_retry_and_resumes(
@@ -256,7 +236,7 @@ def test_a_master_killed_mid_transfer_costs_one_retry_and_resumes(
     assert len(resumed) == 1 and resumed[0] < size * 0.7, (resumed, size)
     assert visible(rig.inbox) == [package.name]
     read_package(rig.inbox / package.name)
-    assert masters(str(rig.key)) == []
+    assert ssh_masters(str(rig.key)) == []
 
 
 def test_a_master_that_cannot_log_in_names_the_reason(
@@ -264,11 +244,11 @@ def test_a_master_that_cannot_log_in_names_the_reason(
     package = add_package(rig.outbox)
     rig.key = rig.root / "stranger_key"
     generate_keypair(rig.key, "a key sshd does not know")
-    before = connections(rig.server)
+    before = rig.server.accepted()
     assert Agent(rig.settings(attempts=1)).run_once() is False
     assert "delivery: the processor refused our key" in caplog.text
-    assert connections(rig.server) == before and package.is_dir()
-    assert masters(str(rig.key)) == []
+    assert rig.server.accepted() == before and package.is_dir()
+    assert ssh_masters(str(rig.key)) == []
 
 
 # --- a real network cut, in network namespaces ------------------------------------------------
@@ -354,4 +334,4 @@ def test_after_a_network_cut_mid_transfer_the_next_cycle_delivers(
     assert len(resumed) == 1 and resumed[0] < size * 0.8, (resumed, size)
     assert visible(rig.inbox) == [package.name] and visible(rig.sent) == [package.name]
     read_package(rig.inbox / package.name)
-    assert masters(str(rig.key)) == []
+    assert ssh_masters(str(rig.key)) == []
