@@ -105,16 +105,19 @@ def cached(view: Callable[..., ResponseReturnValue]) -> Callable[..., Response]:
         pages: PageCache = current_app.extensions["stopmo.pages"]
         key = (snapshot.version, str(request.endpoint), request.full_path, request.host_url,
                language(), "degraded" if catalog.last_error else "", _link_period())
+        squeezed = "gzip" in request.headers.get("Accept-Encoding", "")
         page = pages.get(key) if snapshot.version else None
         if page is None:
             made = current_app.make_response(view(*args, **kwargs))
             body = made.get_data()
+            kept = made.status_code == 200 and bool(snapshot.version)
+            # Compressed once for every phone that asks, or for this one alone.
+            zipped = gzip.compress(body, compresslevel=6, mtime=0) if kept or squeezed else b""
             page = Page(body, made.mimetype or "text/html", made.status_code,
                         hashlib.sha256(b"%s\0%s" % ("\0".join(key).encode(), body))
-                        .hexdigest()[:20], gzip.compress(body, compresslevel=6, mtime=0))
-            if made.status_code == 200 and snapshot.version:
+                        .hexdigest()[:20], zipped)
+            if kept:
                 pages.put(key, page)
-        squeezed = "gzip" in request.headers.get("Accept-Encoding", "")
         response = current_app.response_class(page.gzipped if squeezed else page.body,
                                               status=page.status, mimetype=page.mimetype)
         response.set_etag(page.etag + ("-gz" if squeezed else ""))  # one per representation
