@@ -282,14 +282,19 @@ def box(tmp_path: Path, host_key: Path) -> Iterator[tuple[str, Path, NsSshd]]:
             ip("netns", "del", ns, check=False)
 
 
-def ssh_from(box, user: str, source: str, *options: str) -> subprocess.CompletedProcess[str]:
+def ssh_base(box, source: str, *options: str) -> list[str]:
+    """ssh from the client namespace with the test key, from source, options added."""
     client_ns, key, _ = box
-    argv = [
+    return [
         "ip", "netns", "exec", client_ns, require_binary("ssh"), "-F", "/dev/null",
         "-i", str(key), "-b", source, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-        "-o", "ConnectTimeout=5", *options, f"{user}@{BOX}", "true",
+        "-o", "ConnectTimeout=5", *options,
     ]  # fmt: skip
+
+
+def ssh_from(box, user: str, source: str, *options: str) -> subprocess.CompletedProcess[str]:
+    argv = [*ssh_base(box, source, *options), f"{user}@{BOX}", "true"]
     return subprocess.run(argv, capture_output=True, text=True, timeout=30)
 
 
@@ -341,14 +346,9 @@ def test_a_station_may_share_one_connection_but_open_nothing_else_on_it(configs)
 
 
 def test_one_login_carries_several_sessions_through_the_real_config(box, tmp_path: Path):
-    client_ns, key, daemon = box
+    daemon = box[2]
     control = Path(tempfile.mkdtemp(prefix="stopmo-ssh-")) / "master"
-    base = [
-        "ip", "netns", "exec", client_ns, require_binary("ssh"), "-F", "/dev/null",
-        "-i", str(key), "-b", LAN_SOURCE, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-        "-o", "ConnectTimeout=5", "-o", f"ControlPath={control}",
-    ]  # fmt: skip
+    base = ssh_base(box, LAN_SOURCE, "-o", f"ControlPath={control}")
     target = f"nobody@{BOX}"
     opened = subprocess.run([*base, "-o", "ControlMaster=yes", "-o", "ControlPersist=30", "-N",
                              target], capture_output=True, text=True, timeout=30)
