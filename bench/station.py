@@ -26,7 +26,6 @@ import argparse
 import gc
 import io
 import itertools
-import math
 import os
 import platform
 import statistics
@@ -42,7 +41,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))  # tests.services: the throwaway Xvfb
 
 import PIL  # noqa: E402
-from PIL import Image, ImageChops, ImageStat  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from bench.frames import camera_frames  # noqa: E402
 from stations.buttons import KeyboardButtons  # noqa: E402
@@ -51,6 +50,7 @@ from stations.flow import Action, Command, Flow, Screen  # noqa: E402
 from stations.kiosk import LIVE_FPS, Kiosk  # noqa: E402
 from stations.render import Renderer, fit  # noqa: E402
 from stations.thumbs import Thumbnails, fitted, thumbnail  # noqa: E402
+from tests.images import difference, reencoded  # noqa: E402
 from tests.services import XvfbDisplay  # noqa: E402
 
 FRAME = (1920, 1080)
@@ -80,21 +80,6 @@ def decode_at(jpeg: bytes, scale: int) -> Image.Image:
         image.draft("RGB", (image.width // scale, image.height // scale))
         image.load()
         return image
-
-
-def difference(a: Image.Image, b: Image.Image) -> tuple[float, float]:
-    """PSNR in dB and the mean absolute difference in grey levels (0-255) of two images."""
-    stat = ImageStat.Stat(ImageChops.difference(a, b))
-    mse = sum(stat.sum2) / (len(stat.sum2) * a.width * a.height)
-    return 10 * math.log10(255**2 / max(mse, 1e-9)), sum(stat.mean) / len(stat.mean)
-
-
-def reencoded(image: Image.Image, quality: int = Thumbnails().quality) -> Image.Image:
-    """image as the thumbnail cache keeps it (a JPEG), decoded again."""
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    with Image.open(buffer) as again:
-        return again.convert("RGB")
 
 
 def cpu_seconds(pid: int) -> float:
