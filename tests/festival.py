@@ -74,6 +74,10 @@ class Festival:
                    STOPMO_FESTIVAL_FRAMES=str(frames), STOPMO_SUPERVISOR_LOGLEVEL="info")
         if display:
             env["DISPLAY"] = display
+            # Xvfb has no GPU: mpv's default output draws OpenGL in software there, and once
+            # stopped answering for over a minute while the suite loaded both cores (CI).
+            # x11 is the output bench/screen.py measures on Xvfb.
+            env["STOPMO_FESTIVAL_MPV_ARGS"] = "--window --geometry=50%x50%-0-0 --vo=x11"
         env.pop("STORAGE_URL", None)
         if storage_url:
             env["STORAGE_URL"] = storage_url
